@@ -1,0 +1,255 @@
+"""SpaceNet Vegas: buildings or roads, for all three Raster Vision tasks.
+
+Run it with (see the README for the sample data and the profile)::
+
+    rastervision -p {{ cookiecutter.rv_profile }} run local spacenet/vegas.py \\
+        -a raw_uri data/sample -a root_uri out/vegas \\
+        -a target buildings -a task_type chip_classification -a test True
+
+Raster Vision passes every ``-a key value`` to :func:`get_config` as a string.
+"""
+
+import random
+import re
+from os.path import join
+
+from rastervision.core.data import (
+    BufferTransformerConfig,
+    ChipClassificationLabelSourceConfig,
+    ClassConfig,
+    ClassInferenceTransformerConfig,
+    DatasetConfig,
+    GeoJSONVectorSourceConfig,
+    ObjectDetectionLabelSourceConfig,
+    RasterioSourceConfig,
+    RasterizedSourceConfig,
+    RasterizerConfig,
+    SceneConfig,
+    SemanticSegmentationLabelSourceConfig,
+    StatsTransformerConfig,
+)
+from rastervision.core.rv_pipeline import (
+    ChipClassificationConfig,
+    ChipOptions,
+    ObjectDetectionChipOptions,
+    ObjectDetectionConfig,
+    ObjectDetectionPredictOptions,
+    ObjectDetectionWindowSamplingConfig,
+    PredictOptions,
+    SemanticSegmentationChipOptions,
+    SemanticSegmentationConfig,
+    SemanticSegmentationPredictOptions,
+    WindowSamplingConfig,
+)
+from rastervision.pipeline.file_system import list_paths
+
+from rastervision.{{ cookiecutter.plugin_slug }} import {{ cookiecutter.__backend_class }}Config
+
+CHIP_CLASSIFICATION = "chip_classification"
+SEMANTIC_SEGMENTATION = "semantic_segmentation"
+OBJECT_DETECTION = "object_detection"
+TASK_TYPES = (CHIP_CLASSIFICATION, SEMANTIC_SEGMENTATION, OBJECT_DETECTION)
+
+BUILDINGS = "buildings"
+ROADS = "roads"
+# Roads are lines: only segmentation makes sense of them.
+TARGET_TASKS = {BUILDINGS: TASK_TYPES, ROADS: (SEMANTIC_SEGMENTATION,)}
+
+REMOTE_RAW_URI = "s3://spacenet-dataset/"
+LOCAL_RAW_URI = "/opt/data/spacenet-dataset"
+
+# Where SpaceNet keeps each target, relative to raw_uri.
+LAYOUTS = {
+    BUILDINGS: {
+        "image_dir": "spacenet/SN2_buildings/train/AOI_2_Vegas/PS-RGB",
+        "image_prefix": "SN2_buildings_train_AOI_2_Vegas_PS-RGB_img",
+        "label_dir": "spacenet/SN2_buildings/train/AOI_2_Vegas/geojson_buildings",
+        "label_prefix": "SN2_buildings_train_AOI_2_Vegas_geojson_buildings_img",
+        "class_name": "building",
+    },
+    ROADS: {
+        "image_dir": "spacenet/SN3_roads/train/AOI_2_Vegas/PS-RGB",
+        "image_prefix": "SN3_roads_train_AOI_2_Vegas_PS-RGB_img",
+        "label_dir": "spacenet/SN3_roads/train/AOI_2_Vegas/geojson_roads",
+        "label_prefix": "SN3_roads_train_AOI_2_Vegas_geojson_roads_img",
+        "class_name": "road",
+    },
+}
+
+CHIP_SIZE = 128
+TEST_MAX_TRAIN_SCENES = 4
+TEST_MAX_VALIDATION_SCENES = 2
+TEST_MAX_CHIPS_PER_SCENE = 4
+TRAIN_SPLIT = 0.8
+# Road centre lines become polygons this many pixels wide on each side.
+ROAD_BUFFER_PIXELS = 10
+
+
+def parse_bool(name: str, value) -> bool:
+    """Turn a ``-a name value`` string (or a real bool) into a bool."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise ValueError(f"-a {name} must be True or False, not {value!r}")
+
+
+def check_choice(name: str, value: str, choices) -> str:
+    if value not in choices:
+        raise ValueError(f"-a {name} must be one of {', '.join(choices)}; got {value!r}")
+    return value
+
+
+def get_scene_ids(raw_uri: str, target: str) -> list[str]:
+    """Scene ids of every labelled image, sorted as numbers."""
+    layout = LAYOUTS[target]
+    label_dir = join(raw_uri, layout["label_dir"])
+    pattern = re.compile(re.escape(layout["label_prefix"]) + r"(\d+)\.geojson$")
+    ids = []
+    for path in list_paths(label_dir, ext=".geojson"):
+        match = pattern.search(path)
+        if match:
+            ids.append(match.group(1))
+    return sorted(ids, key=int)
+
+
+def build_scene(raw_uri: str, target: str, task_type: str, scene_id: str) -> SceneConfig:
+    layout = LAYOUTS[target]
+    image_uri = join(raw_uri, layout["image_dir"], f"{layout['image_prefix']}{scene_id}.tif")
+    label_uri = join(
+        raw_uri, layout["label_dir"], f"{layout['label_prefix']}{scene_id}.geojson"
+    )
+    # SpaceNet images are uint16: the stats transformer rescales them to uint8.
+    raster_source = RasterioSourceConfig(
+        uris=[image_uri], channel_order=[0, 1, 2], transformers=[StatsTransformerConfig()]
+    )
+    vector_source = GeoJSONVectorSourceConfig(
+        uris=[label_uri],
+        transformers=[
+            ClassInferenceTransformerConfig(default_class_id=0),
+            BufferTransformerConfig(geom_type="LineString", class_bufs={0: ROAD_BUFFER_PIXELS}),
+        ],
+    )
+    if task_type == CHIP_CLASSIFICATION:
+        label_source = ChipClassificationLabelSourceConfig(
+            vector_source=vector_source,
+            ioa_thresh=0.01,
+            use_intersection_over_cell=False,
+            pick_min_class_id=True,
+            background_class_id=1,
+            infer_cells=True,
+        )
+    elif task_type == SEMANTIC_SEGMENTATION:
+        label_source = SemanticSegmentationLabelSourceConfig(
+            raster_source=RasterizedSourceConfig(
+                vector_source=vector_source,
+                rasterizer_config=RasterizerConfig(background_class_id=1),
+            )
+        )
+    else:
+        label_source = ObjectDetectionLabelSourceConfig(vector_source=vector_source)
+    return SceneConfig(id=scene_id, raster_source=raster_source, label_source=label_source)
+
+
+def get_pipeline_options(task_type: str, test: bool):
+    """Pipeline class, chip options and predict options for a task."""
+    if task_type == CHIP_CLASSIFICATION:
+        # Eval matches predicted cells to label cells exactly: same size, no overlap.
+        return (
+            ChipClassificationConfig,
+            ChipOptions(sampling=WindowSamplingConfig(size=CHIP_SIZE, stride=CHIP_SIZE)),
+            PredictOptions(chip_sz=CHIP_SIZE, stride=CHIP_SIZE),
+        )
+    if task_type == SEMANTIC_SEGMENTATION:
+        return (
+            SemanticSegmentationConfig,
+            SemanticSegmentationChipOptions(
+                sampling=WindowSamplingConfig(size=CHIP_SIZE, stride=CHIP_SIZE)
+            ),
+            SemanticSegmentationPredictOptions(chip_sz=CHIP_SIZE),
+        )
+    return (
+        ObjectDetectionConfig,
+        ObjectDetectionChipOptions(
+            sampling=ObjectDetectionWindowSamplingConfig(
+                method="random",
+                size=CHIP_SIZE,
+                max_windows=TEST_MAX_CHIPS_PER_SCENE if test else 50,
+            )
+        ),
+        ObjectDetectionPredictOptions(chip_sz=CHIP_SIZE),
+    )
+
+
+def get_config(
+    runner,
+    root_uri,
+    raw_uri=None,
+    use_remote_data="False",
+    target=BUILDINGS,
+    task_type=CHIP_CLASSIFICATION,
+    test="False",
+):
+    """The Vegas pipeline config; Raster Vision calls this with the ``-a`` values.
+
+    Args:
+        runner: the runner's name (``local``, ``inprocess``, ``batch``).
+        root_uri: where every output goes.
+        raw_uri: the folder (or s3:// URI) that holds ``spacenet/``. Defaults to
+            SpaceNet's bucket with ``use_remote_data True``, else
+            ``/opt/data/spacenet-dataset``.
+        target: ``buildings`` or ``roads`` (roads: semantic segmentation only).
+        task_type: ``chip_classification``, ``semantic_segmentation`` or
+            ``object_detection``.
+        test: ``True`` keeps the run tiny: a few scenes and chips.
+    """
+    check_choice("target", target, tuple(TARGET_TASKS))
+    check_choice("task_type", task_type, TASK_TYPES)
+    if task_type not in TARGET_TASKS[target]:
+        raise ValueError(
+            f"-a target {target} works only with task_type "
+            f"{' or '.join(TARGET_TASKS[target])}: roads are lines, not objects"
+        )
+    test = parse_bool("test", test)
+    if raw_uri is None:
+        remote = parse_bool("use_remote_data", use_remote_data)
+        raw_uri = REMOTE_RAW_URI if remote else LOCAL_RAW_URI
+    if not str(raw_uri).strip():
+        raise ValueError("-a raw_uri is empty: give the folder that holds spacenet/")
+
+    scene_ids = get_scene_ids(raw_uri, target)
+    if len(scene_ids) < 2:
+        raise ValueError(
+            f"Found {len(scene_ids)} labelled {target} scene(s) under "
+            f"{join(raw_uri, LAYOUTS[target]['label_dir'])}; need at least 2. "
+            "Is -a raw_uri the folder that holds spacenet/?"
+        )
+    random.Random(5678).shuffle(scene_ids)
+    num_train = min(max(1, round(len(scene_ids) * TRAIN_SPLIT)), len(scene_ids) - 1)
+    train_ids, validation_ids = scene_ids[:num_train], scene_ids[num_train:]
+    if test:
+        train_ids = train_ids[:TEST_MAX_TRAIN_SCENES]
+        validation_ids = validation_ids[:TEST_MAX_VALIDATION_SCENES]
+
+    class_name = LAYOUTS[target]["class_name"]
+    dataset = DatasetConfig(
+        class_config=ClassConfig(names=[class_name, "background"], colors=["orange", "black"]),
+        train_scenes=[build_scene(raw_uri, target, task_type, i) for i in train_ids],
+        validation_scenes=[
+            build_scene(raw_uri, target, task_type, i) for i in validation_ids
+        ],
+    )
+    pipeline_class, chip_options, predict_options = get_pipeline_options(task_type, test)
+    backend = {{ cookiecutter.__backend_class }}Config(
+        max_chips_per_scene=TEST_MAX_CHIPS_PER_SCENE if test else None
+    )
+    return pipeline_class(
+        root_uri=root_uri,
+        dataset=dataset,
+        backend=backend,
+        chip_options=chip_options,
+        predict_options=predict_options,
+    )

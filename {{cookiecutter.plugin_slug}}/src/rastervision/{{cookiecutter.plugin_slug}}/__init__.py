@@ -1,0 +1,24 @@
+"""{{ cookiecutter.plugin_name.strip() }}: a Raster Vision backend plugin.
+
+Raster Vision imports this package in every process (it finds it inside the
+``rastervision`` namespace package) and calls :func:`register_plugin`. Keep the
+imports here light: every ``rastervision`` command pays for them.
+"""
+
+# Importing the config module runs its @register_config decorator, which is what
+# lets Raster Vision turn a saved pipeline-config.json back into objects.
+from rastervision.{{ cookiecutter.plugin_slug }}.{{ cookiecutter.__backend_module }}_config import (
+    {{ cookiecutter.__backend_class }}Config,
+)
+
+__all__ = ["{{ cookiecutter.__backend_class }}Config", "register_plugin"]
+
+PLUGIN_NAME = "rastervision.{{ cookiecutter.plugin_slug }}"
+# Raise this, and pass an upgrader to @register_config, when a config field
+# changes in a way that old pipeline-config.json files need migrating.
+PLUGIN_VERSION = 0
+
+
+def register_plugin(registry):
+    """Tell Raster Vision's registry this plugin's config version."""
+    registry.set_plugin_version(PLUGIN_NAME, PLUGIN_VERSION)

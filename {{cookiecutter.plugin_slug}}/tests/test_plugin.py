@@ -1,0 +1,54 @@
+"""The plugin as Raster Vision sees it: discovered, registered, serialisable."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from rastervision.pipeline.config import build_config, upgrade_config
+
+from rastervision.{{ cookiecutter.plugin_slug }} import {{ cookiecutter.__backend_class }}Config
+
+PLUGIN = "rastervision.{{ cookiecutter.plugin_slug }}"
+TYPE_HINT = "{{ cookiecutter.__type_hint }}"
+
+
+def test_a_fresh_process_discovers_the_plugin():
+    """What `rastervision run local` relies on: discovery, not an import."""
+    code = (
+        "import json\n"
+        "from rastervision.pipeline import registry_ as registry\n"
+        "print(json.dumps({'discovered': registry.discover_plugins(),"
+        " 'versions': registry.plugin_versions,"
+        f" 'config': registry.get_config({TYPE_HINT!r}).__name__}}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert PLUGIN in found["discovered"]
+    assert found["versions"][PLUGIN] == 0
+    assert found["config"] == "{{ cookiecutter.__backend_class }}Config"
+
+
+def test_rastervision_cli_loads_with_the_plugin():
+    result = subprocess.run(
+        [Path(sys.executable).with_name("rastervision"), "--help"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "run" in result.stdout
+
+
+def test_config_survives_a_json_round_trip():
+    config = {{ cookiecutter.__backend_class }}Config(max_chips_per_scene=3)
+    saved = json.loads(json.dumps(config.dict(with_rv_metadata=True)))
+    assert saved["type_hint"] == TYPE_HINT
+    loaded = build_config(upgrade_config(saved))
+    assert isinstance(loaded, {{ cookiecutter.__backend_class }}Config)
+    assert loaded == config
+
+
+def test_bundle_holds_the_model_file():
+    assert {{ cookiecutter.__backend_class }}Config().get_bundle_filenames() == ["model-bundle.zip"]

@@ -255,7 +255,7 @@ def _paint(
     shape_index = np.zeros((size, size), dtype=np.uint16)
     if shapes:
         shape_index = rasterize(
-            zip(shapes, range(1, len(shapes) + 1)),
+            zip(shapes, range(1, len(shapes) + 1), strict=True),
             out_shape=(size, size),
             transform=transform,
             dtype=np.uint16,

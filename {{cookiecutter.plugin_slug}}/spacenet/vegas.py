@@ -15,7 +15,6 @@ from os.path import join
 
 from rastervision.core.data import (
     BufferTransformerConfig,
-    ChipClassificationLabelSourceConfig,
     ClassConfig,
     ClassInferenceTransformerConfig,
     DatasetConfig,
@@ -43,7 +42,11 @@ from rastervision.core.rv_pipeline import (
 )
 from rastervision.pipeline.file_system import list_paths
 
-from rastervision.{{ cookiecutter.plugin_slug }} import {{ cookiecutter.__backend_class }}Config
+from rastervision.{{ cookiecutter.plugin_slug }} import (
+    EmptySafeChipClassificationLabelSourceConfig,
+    {{ cookiecutter.__backend_class }}Config,
+)
+from rastervision.{{ cookiecutter.plugin_slug }}.batch_check import check_batch_setup
 
 CHIP_CLASSIFICATION = "chip_classification"
 SEMANTIC_SEGMENTATION = "semantic_segmentation"
@@ -99,7 +102,9 @@ def parse_bool(name: str, value) -> bool:
 
 def check_choice(name: str, value: str, choices) -> str:
     if value not in choices:
-        raise ValueError(f"-a {name} must be one of {', '.join(choices)}; got {value!r}")
+        raise ValueError(
+            f"-a {name} must be one of {', '.join(choices)}; got {value!r}"
+        )
     return value
 
 
@@ -116,25 +121,34 @@ def get_scene_ids(raw_uri: str, target: str) -> list[str]:
     return sorted(ids, key=int)
 
 
-def build_scene(raw_uri: str, target: str, task_type: str, scene_id: str) -> SceneConfig:
+def build_scene(
+    raw_uri: str, target: str, task_type: str, scene_id: str
+) -> SceneConfig:
     layout = LAYOUTS[target]
-    image_uri = join(raw_uri, layout["image_dir"], f"{layout['image_prefix']}{scene_id}.tif")
+    image_uri = join(
+        raw_uri, layout["image_dir"], f"{layout['image_prefix']}{scene_id}.tif"
+    )
     label_uri = join(
         raw_uri, layout["label_dir"], f"{layout['label_prefix']}{scene_id}.geojson"
     )
     # SpaceNet images are uint16: the stats transformer rescales them to uint8.
     raster_source = RasterioSourceConfig(
-        uris=[image_uri], channel_order=[0, 1, 2], transformers=[StatsTransformerConfig()]
+        uris=[image_uri],
+        channel_order=[0, 1, 2],
+        transformers=[StatsTransformerConfig()],
     )
     vector_source = GeoJSONVectorSourceConfig(
         uris=[label_uri],
         transformers=[
             ClassInferenceTransformerConfig(default_class_id=0),
-            BufferTransformerConfig(geom_type="LineString", class_bufs={0: ROAD_BUFFER_PIXELS}),
+            BufferTransformerConfig(
+                geom_type="LineString", class_bufs={0: ROAD_BUFFER_PIXELS}
+            ),
         ],
     )
     if task_type == CHIP_CLASSIFICATION:
-        label_source = ChipClassificationLabelSourceConfig(
+        # Some SpaceNet images have no buildings: see the plugin's label_sources.
+        label_source = EmptySafeChipClassificationLabelSourceConfig(
             vector_source=vector_source,
             ioa_thresh=0.01,
             use_intersection_over_cell=False,
@@ -151,7 +165,9 @@ def build_scene(raw_uri: str, target: str, task_type: str, scene_id: str) -> Sce
         )
     else:
         label_source = ObjectDetectionLabelSourceConfig(vector_source=vector_source)
-    return SceneConfig(id=scene_id, raster_source=raster_source, label_source=label_source)
+    return SceneConfig(
+        id=scene_id, raster_source=raster_source, label_source=label_source
+    )
 
 
 def get_pipeline_options(task_type: str, test: bool):
@@ -160,7 +176,9 @@ def get_pipeline_options(task_type: str, test: bool):
         # Eval matches predicted cells to label cells exactly: same size, no overlap.
         return (
             ChipClassificationConfig,
-            ChipOptions(sampling=WindowSamplingConfig(size=CHIP_SIZE, stride=CHIP_SIZE)),
+            ChipOptions(
+                sampling=WindowSamplingConfig(size=CHIP_SIZE, stride=CHIP_SIZE)
+            ),
             PredictOptions(chip_sz=CHIP_SIZE, stride=CHIP_SIZE),
         )
     if task_type == SEMANTIC_SEGMENTATION:
@@ -214,6 +232,9 @@ def get_config(
             f"{' or '.join(TARGET_TASKS[target])}: roads are lines, not objects"
         )
     test = parse_bool("test", test)
+    if runner == "batch":
+        # Before any work: fail now, not halfway through submitting the jobs.
+        check_batch_setup()
     if raw_uri is None:
         remote = parse_bool("use_remote_data", use_remote_data)
         raw_uri = REMOTE_RAW_URI if remote else LOCAL_RAW_URI
@@ -236,13 +257,17 @@ def get_config(
 
     class_name = LAYOUTS[target]["class_name"]
     dataset = DatasetConfig(
-        class_config=ClassConfig(names=[class_name, "background"], colors=["orange", "black"]),
+        class_config=ClassConfig(
+            names=[class_name, "background"], colors=["orange", "black"]
+        ),
         train_scenes=[build_scene(raw_uri, target, task_type, i) for i in train_ids],
         validation_scenes=[
             build_scene(raw_uri, target, task_type, i) for i in validation_ids
         ],
     )
-    pipeline_class, chip_options, predict_options = get_pipeline_options(task_type, test)
+    pipeline_class, chip_options, predict_options = get_pipeline_options(
+        task_type, test
+    )
     backend = {{ cookiecutter.__backend_class }}Config(
         max_chips_per_scene=TEST_MAX_CHIPS_PER_SCENE if test else None
     )

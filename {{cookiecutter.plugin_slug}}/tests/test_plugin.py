@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rastervision.pipeline.config import build_config, upgrade_config
+from rastervision.pipeline.config import build_config
 
 from rastervision.{{ cookiecutter.plugin_slug }} import {{ cookiecutter.__backend_class }}Config
 
@@ -43,9 +43,9 @@ def test_rastervision_cli_loads_with_the_plugin():
 
 def test_config_survives_a_json_round_trip():
     config = {{ cookiecutter.__backend_class }}Config(max_chips_per_scene=3)
-    saved = json.loads(json.dumps(config.dict(with_rv_metadata=True)))
+    saved = json.loads(config.json())
     assert saved["type_hint"] == TYPE_HINT
-    loaded = build_config(upgrade_config(saved))
+    loaded = build_config(saved)
     assert isinstance(loaded, {{ cookiecutter.__backend_class }}Config)
     assert loaded == config
 

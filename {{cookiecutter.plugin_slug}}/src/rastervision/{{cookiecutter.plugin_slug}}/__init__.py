@@ -5,13 +5,20 @@ Raster Vision imports this package in every process (it finds it inside the
 imports here light: every ``rastervision`` command pays for them.
 """
 
-# Importing the config module runs its @register_config decorator, which is what
-# lets Raster Vision turn a saved pipeline-config.json back into objects.
+# Importing the config modules runs their @register_config decorators, which is
+# what lets Raster Vision turn a saved pipeline-config.json back into objects.
 from rastervision.{{ cookiecutter.plugin_slug }}.{{ cookiecutter.__backend_module }}_config import (
     {{ cookiecutter.__backend_class }}Config,
 )
+from rastervision.{{ cookiecutter.plugin_slug }}.label_sources import (
+    EmptySafeChipClassificationLabelSourceConfig,
+)
 
-__all__ = ["{{ cookiecutter.__backend_class }}Config", "register_plugin"]
+__all__ = [
+    "{{ cookiecutter.__backend_class }}Config",
+    "EmptySafeChipClassificationLabelSourceConfig",
+    "register_plugin",
+]
 
 PLUGIN_NAME = "rastervision.{{ cookiecutter.plugin_slug }}"
 # Raise this, and pass an upgrader to @register_config, when a config field

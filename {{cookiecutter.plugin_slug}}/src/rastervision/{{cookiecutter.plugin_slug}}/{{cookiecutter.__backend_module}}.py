@@ -232,4 +232,3 @@ def _label_arrays(label) -> tuple[np.ndarray, np.ndarray]:
         boxes, class_ids = label
         return np.asarray(class_ids), np.asarray(boxes, dtype=float).reshape(-1, 4)
     return np.atleast_1d(np.asarray(label)), np.zeros((0, 4))
-

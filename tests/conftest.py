@@ -1,0 +1,94 @@
+"""Fixtures shared by the template's tests.
+
+Every test runs with HOME (and USERPROFILE) pointing at a fresh temporary folder,
+so no test can read or write the real home directory, and without the
+RV_* variables that would redirect Raster Vision's profile lookup.
+"""
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+HOOKS = REPO / "hooks"
+RV_VERSION = "0.31.1"
+# Generated projects are installed into venvs under here, one per bake.
+VENV_ROOT = REPO / ".cache" / "venvs"
+
+
+def load_hook(name):
+    """Import hooks/<name>.py as a module (its Jinja line only runs as __main__)."""
+    spec = importlib.util.spec_from_file_location(name, HOOKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(autouse=True)
+def fake_home(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("USERPROFILE", str(home))
+    for name in ("RV_CONFIG_DIR", "RV_CONFIG", "RV_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+@pytest.fixture
+def bake(cookies):
+    """Bake the template with some answers; assert it worked; return the path."""
+
+    def _bake(**answers):
+        result = cookies.bake(extra_context=answers)
+        assert result.exit_code == 0, result.exception
+        return Path(result.project_path)
+
+    return _bake
+
+
+def uv():
+    found = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
+    return found
+
+
+def make_project_venv(project: Path, name: str, extras: str = "test") -> Path:
+    """A venv with rastervision_core, and ``project`` installed as its README says.
+
+    uv lays down the heavy dependencies from its cache in seconds; the project
+    itself is installed with the venv's own ``pip install -e '.[test]'``, the
+    command users type, so the test proves that kind of install is discovered.
+    """
+    venv = VENV_ROOT / name
+    if venv.exists():
+        shutil.rmtree(venv)
+    VENV_ROOT.mkdir(parents=True, exist_ok=True)
+    subprocess.run([uv(), "venv", "--seed", "-q", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [uv(), "pip", "install", "-q", "--python", str(python),
+         f"rastervision_core=={RV_VERSION}", "pytest"],
+        check=True,
+    )
+    subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", "-e", f".[{extras}]"],
+        cwd=project,
+        check=True,
+    )
+    return venv
+
+
+def venv_env(venv: Path, **extra) -> dict:
+    """Environment in which ``python``/``rastervision`` are the venv's (as when
+    activated): ``run local`` starts ``python`` from PATH."""
+    env = dict(os.environ)
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
+    env["VIRTUAL_ENV"] = str(venv)
+    env.pop("PYTHONPATH", None)
+    env.update(extra)
+    return env

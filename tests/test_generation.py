@@ -1,0 +1,235 @@
+"""Bake the template with several answer sets and check what comes out.
+
+In the spirit of cookiecutter-django's generation tests: the exact file set,
+no Jinja left anywhere, linters on every generated file, bad answers stopped
+before anything is written, and the generated project's own tests passing in a
+fresh venv with Raster Vision installed the way its README says.
+"""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO, make_project_venv, venv_env
+from cookiecutter.exceptions import FailedHookException
+from cookiecutter.main import cookiecutter
+
+BIN = Path(sys.executable).parent
+DEFAULTS = {"slug": "noop_plugin", "module": "noop_backend"}
+COMBINATIONS = {
+    "defaults": ({}, DEFAULTS),
+    "custom": (
+        {
+            "plugin_name": "Crop Mapper",
+            "backend_name": "Random Forest",
+            "license": "Apache-2.0",
+            "write_profile": "no",
+            "docker_image": "registry.example.com:5000/team/crop-mapper",
+            "rv_profile": "crops.dev",
+        },
+        {"slug": "crop_mapper", "module": "random_forest_backend"},
+    ),
+    "short-names": (
+        {"plugin_name": "x", "backend_name": "a", "license": "BSD-3-Clause"},
+        {"slug": "x", "module": "a_backend"},
+    ),
+    "proprietary": (
+        {"plugin_slug": "zz_top", "license": "Proprietary", "write_profile": "replace"},
+        {"slug": "zz_top", "module": "noop_backend"},
+    ),
+}
+# "}}" alone is left out: it closes nested dict literals in Python.
+JINJA = re.compile(r"\{\{|\{%|%\}|\{#|cookiecutter\.")
+
+
+def expected_files(slug, module):
+    """Every file a bake writes, for a given slug and backend module name."""
+    package = f"src/rastervision/{slug}"
+    return {
+        ".dockerignore",
+        ".gitattributes",
+        ".gitignore",
+        "Dockerfile",
+        "LICENSE",
+        "README.md",
+        "pyproject.toml",
+        "notebooks/README.md",
+        "scripts/build",
+        "scripts/console",
+        "scripts/jupyter",
+        "scripts/publish",
+        "spacenet/sample_data.py",
+        "spacenet/vegas.py",
+        f"{package}/__init__.py",
+        f"{package}/{module}.py",
+        f"{package}/{module}_config.py",
+        f"{package}/label_sources.py",
+        "tests/conftest.py",
+        "tests/test_plugin.py",
+        "tests/test_sample_data.py",
+        "tests/test_vegas.py",
+    }
+
+
+def files_of(project: Path):
+    return {
+        p.relative_to(project).as_posix()
+        for p in project.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+
+
+def run(*args, cwd):
+    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+    assert result.returncode == 0, f"{args}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+@pytest.fixture(params=COMBINATIONS, ids=list(COMBINATIONS))
+def baked(request, bake):
+    answers, names = COMBINATIONS[request.param]
+    return request.param, bake(**answers), names
+
+
+def test_exact_file_set(baked):
+    _, project, names = baked
+    assert files_of(project) == expected_files(**names)
+    assert project.name == names["slug"]
+
+
+def test_no_unrendered_jinja(baked):
+    _, project, _ = baked
+    for path in project.rglob("*"):
+        assert not JINJA.search(path.name), path
+        if path.is_file():
+            text = path.read_text(encoding="utf-8")
+            for number, line in enumerate(text.splitlines(), 1):
+                assert not JINJA.search(line), f"{path}:{number}: {line}"
+
+
+def test_python_passes_ruff(baked):
+    name, project, _ = baked
+    run(str(BIN / "ruff"), "check", "--no-cache", ".", cwd=project)
+    if name == "defaults":
+        # Formatting depends on name lengths; the defaults must be exactly formatted.
+        run(str(BIN / "ruff"), "format", "--no-cache", "--check", ".", cwd=project)
+
+
+def test_shell_scripts_pass_bash_n_and_shellcheck(baked):
+    _, project, _ = baked
+    scripts = sorted(str(p) for p in (project / "scripts").iterdir())
+    for script in scripts:
+        run("bash", "-n", script, cwd=project)
+        assert os.access(script, os.X_OK), f"{script} lost its run bit"
+    run(str(BIN / "shellcheck"), *scripts, cwd=project)
+
+
+def test_dockerfile_passes_hadolint(baked):
+    _, project, _ = baked
+    run(str(BIN / "hadolint"), "Dockerfile", cwd=project)
+
+
+def test_names_reach_every_file(baked):
+    name, project, names = baked
+    answers = COMBINATIONS[name][0]
+    slug = names["slug"]
+    pyproject = (project / "pyproject.toml").read_text()
+    assert f'"rastervision_core==0.31.1"' in pyproject
+    init = (project / f"src/rastervision/{slug}/__init__.py").read_text()
+    assert f'PLUGIN_NAME = "rastervision.{slug}"' in init
+    config = (project / f"src/rastervision/{slug}/{names['module']}_config.py").read_text()
+    assert f'@register_config("{slug}.{names["module"]}")' in config
+    image = answers.get("docker_image", slug.replace("_", "-"))
+    assert f"IMAGE='{image}'" in (project / "scripts/build").read_text()
+    profile = answers.get("rv_profile", slug)
+    assert f"rastervision -p {profile} run local" in (project / "README.md").read_text()
+
+
+def test_profile_written_only_when_asked(baked, fake_home):
+    name, _, names = baked
+    answers = COMBINATIONS[name][0]
+    profile = fake_home / ".rastervision" / answers.get("rv_profile", names["slug"])
+    if answers.get("write_profile") == "no":
+        assert not (fake_home / ".rastervision").exists()
+    else:
+        assert "[BATCH]" in profile.read_text()
+        assert profile.stat().st_mode & 0o777 == 0o600
+
+
+BAD_ANSWERS = [
+    ({"plugin_slug": "Bad-Slug"}, "plugin_slug", "lowercase Python identifier"),
+    ({"plugin_slug": "class"}, "plugin_slug", "keyword"),
+    ({"plugin_slug": "core"}, "plugin_slug", "taken by a Raster Vision package"),
+    ({"plugin_slug": "pytorch_backend"}, "plugin_slug", "taken by a Raster Vision"),
+    ({"plugin_slug": "9lives"}, "plugin_slug", "not starting with a digit"),
+    ({"backend_name": "2fast"}, "backend_name", "start with a letter"),
+    ({"backend_name": "bad/name"}, "backend_name", "start with a letter"),
+    ({"docker_image": "Upper/Case"}, "docker_image", "Docker image name"),
+    ({"docker_image": "image:tag"}, "docker_image", "without a tag"),
+    ({"cpu_base_image": "not an image"}, "cpu_base_image", "image reference"),
+    ({"rv_profile": "../escape"}, "rv_profile", "plain file name"),
+    ({"rv_profile": ".."}, "rv_profile", "plain file name"),
+    ({"rv_profile": "a/b"}, "rv_profile", "plain file name"),
+    ({"version": "one"}, "version", "PEP 440"),
+    ({"rv_version": "0.31.x"}, "rv_version", "PEP 440"),
+    ({"batch_attempts": "11"}, "batch_attempts", "1 to 10"),
+    ({"batch_cpu_job_queue": "queue name"}, "batch_cpu_job_queue", "AWS Batch"),
+    ({"author_email": "nobody"}, "author_email", "name@example.com"),
+]
+
+
+@pytest.mark.parametrize(
+    "answers, field, rule",
+    BAD_ANSWERS,
+    ids=[f"{field}={next(iter(answers.values()))}" for answers, field, _ in BAD_ANSWERS],
+)
+def test_bad_answer_stops_the_bake_and_leaves_nothing(
+    tmp_path, capfd, fake_home, answers, field, rule
+):
+    output_dir = tmp_path / "out"
+    output_dir.mkdir()
+    with pytest.raises(FailedHookException):
+        cookiecutter(
+            str(REPO), no_input=True, extra_context=answers, output_dir=str(output_dir)
+        )
+    errors = [
+        line for line in capfd.readouterr().err.splitlines() if line.startswith("ERROR: ")
+    ]
+    value = next(iter(answers.values()))
+    assert errors[0] == f"ERROR: {field} = {value!r}: " + errors[0].split(": ", 2)[2]
+    assert rule in errors[0]
+    assert list(output_dir.iterdir()) == []
+    assert list(fake_home.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "answers", [{"license": "GPL"}, {"write_profile": "maybe"}], ids=str
+)
+def test_answer_outside_its_choices_is_refused_by_cookiecutter(
+    tmp_path, fake_home, answers
+):
+    """Cookiecutter checks choice answers itself, before any hook runs."""
+    field, value = next(iter(answers.items()))
+    with pytest.raises(ValueError, match=f"{value} provided for choice variable {field}"):
+        cookiecutter(str(REPO), no_input=True, extra_context=answers, output_dir=str(tmp_path))
+    assert list(tmp_path.iterdir()) == [tmp_path / "home"]
+    assert list(fake_home.iterdir()) == []
+
+
+@pytest.mark.parametrize("combination", ["defaults", "custom"])
+def test_generated_project_tests_pass(bake, combination, tmp_path):
+    answers, names = COMBINATIONS[combination]
+    project = bake(**answers)
+    venv = make_project_venv(project, f"generated-{combination}")
+    result = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:randomly"],
+        cwd=project,
+        env=venv_env(venv, TMPDIR=str(tmp_path)),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
+    assert re.search(r"\d+ passed", result.stdout)

@@ -56,6 +56,7 @@ def expected_files(slug, module):
         "LICENSE",
         "README.md",
         "pyproject.toml",
+        "benchmarks/vegas_speed.py",
         "notebooks/README.md",
         "scripts/build",
         "scripts/console",
@@ -233,3 +234,15 @@ def test_generated_project_tests_pass(bake, combination, tmp_path):
     )
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
     assert re.search(r"\d+ passed", result.stdout)
+    if combination == "defaults":
+        # The benchmark prints figures; here it only has to run and print them all.
+        result = subprocess.run(
+            [str(venv / "bin" / "python"), "benchmarks/vegas_speed.py", "--repeat", "1"],
+            cwd=project,
+            env=venv_env(venv, TMPDIR=str(tmp_path)),
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert len(re.findall(r"= \d+\.\d\dx rastervision --help", result.stdout)) == 3
+        assert re.search(r"plugin overhead at start-up: [+-]\d+\.\d%", result.stdout)

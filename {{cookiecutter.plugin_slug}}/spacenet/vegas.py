@@ -80,8 +80,8 @@ LAYOUTS = {
 }
 
 CHIP_SIZE = 128
-TEST_MAX_TRAIN_SCENES = 4
-TEST_MAX_VALIDATION_SCENES = 2
+TEST_MAX_TRAIN_SCENES = 2
+TEST_MAX_VALIDATION_SCENES = 1
 TEST_MAX_CHIPS_PER_SCENE = 4
 TRAIN_SPLIT = 0.8
 # Road centre lines become polygons this many pixels wide on each side.

@@ -72,7 +72,7 @@ class {{ cookiecutter.__backend_class }}SampleWriter(SampleWriter):
         class_ids, boxes = _label_arrays(sample.label)
         split_dir = join(self.sample_dir, sample.split)
         make_dir(split_dir)
-        np.savez_compressed(
+        np.savez(
             join(split_dir, f"{sample.scene_id}-{self.num_samples}.npz"),
             chip=sample.chip,
             class_ids=class_ids,

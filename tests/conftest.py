@@ -37,6 +37,14 @@ def fake_home(tmp_path, monkeypatch):
     monkeypatch.setenv("USERPROFILE", str(home))
     for name in ("RV_CONFIG_DIR", "RV_CONFIG", "RV_PROFILE"):
         monkeypatch.delenv(name, raising=False)
+    # Cookiecutter resolves ~ for its replay and clone folders when it is first
+    # imported, i.e. in the real home: point it at the fake one explicitly.
+    config = tmp_path / "cookiecutter.yaml"
+    config.write_text(
+        f"cookiecutters_dir: {home / '.cookiecutters'}\n"
+        f"replay_dir: {home / '.cookiecutter_replay'}\n"
+    )
+    monkeypatch.setenv("COOKIECUTTER_CONFIG", str(config))
     return home
 
 

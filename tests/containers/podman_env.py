@@ -13,8 +13,8 @@ returns the resulting environment, e.g. for a pytest fixture::
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 HERE = Path(__file__).resolve().parent
 ENV_SH = HERE / "env.sh"

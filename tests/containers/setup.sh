@@ -31,7 +31,7 @@ suite=bookworm
 variant=minbase
 include=python3,python3-venv,python3-pip,make,ca-certificates
 mirror=http://deb.debian.org/debian
-build_flags=(--format docker --isolation chroot --pull=never)
+build_flags=(--format docker --isolation chroot --pull=never --layers=false)
 
 log() { printf '[setup.sh %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "error: $*"; exit 1; }

@@ -1,0 +1,439 @@
+"""The generated project's Docker side: scripts/build, scripts/console, scripts/jupyter.
+
+Two kinds of tests:
+
+* ``--dry-run`` tests of scripts/console and scripts/jupyter (run anywhere): the
+  docker command they print, its mounts, paths with spaces, the TTY flag, and
+  their errors when ``RASTER_VISION_DATA_DIR`` is unset or missing;
+* container tests, with the generated files unmodified and ``docker`` resolving
+  to podman configured by tests/containers/ (env.sh): build the CPU and GPU
+  images ``FROM`` the local stand-in for the Raster Vision image, run the Vegas
+  experiment inside a container through scripts/console, check what the image
+  holds, and time a rebuild after a backend edit (benchmarks/docker_rebuild.py).
+
+The container tests need root and ``tests/containers/setup.sh`` (podman and the
+stand-in image); ``tests/run.sh`` runs that set-up when it runs as root and then
+sets ``RV_REQUIRE_CONTAINER_TESTS=1``, which turns a missing prerequisite into a
+failure instead of a skip. ``RV_CONTAINER_TESTS=0`` skips them. Alone, as root::
+
+    bash tests/run.sh tests/test_containers.py
+"""
+
+import functools
+import importlib.util
+import json
+import os
+import pty
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import uuid
+import zipfile
+
+import pytest
+from conftest import REPO
+
+CONTAINERS = REPO / "tests" / "containers"
+SETUP_SH = CONTAINERS / "setup.sh"
+BENCHMARK = REPO / "benchmarks" / "docker_rebuild.py"
+SLUG = "noop_plugin"
+WORKDIR = f"/opt/src/{SLUG}"
+BUILD_TIMEOUT = 900  # the install step reaches PyPI
+RUN_TIMEOUT = 600
+
+
+def _load_podman_env():
+    spec = importlib.util.spec_from_file_location(
+        "podman_env", CONTAINERS / "podman_env.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.podman_env
+
+
+podman_env = _load_podman_env()
+
+
+# --- dry runs ------------------------------------------------------------------
+
+
+@pytest.fixture
+def spaced(tmp_path, monkeypatch, bake):
+    """A baked project, HOME and a data folder, all with spaces in their paths."""
+    home = tmp_path / "home dir"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    project = tmp_path / "my projects" / SLUG
+    shutil.copytree(bake(write_profile="no"), project, symlinks=True)
+    data = tmp_path / "rv data"
+    data.mkdir()
+    return home, project, data
+
+
+def script(project, name, *args, env=None, stdin=subprocess.DEVNULL):
+    return subprocess.run(
+        [str(project / "scripts" / name), *args],
+        cwd=project,
+        env={**os.environ, **(env or {})},
+        stdin=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def dry_run(project, name, *args, env=None):
+    """The docker command a script prints with --dry-run, as argv."""
+    result = script(project, name, "--dry-run", *args, env=env)
+    assert result.returncode == 0, result.stderr
+    argv = shlex.split(result.stdout)
+    assert argv[:3] == ["docker", "run", "--rm"], argv
+    return argv
+
+
+def options(argv, flag):
+    return [argv[i + 1] for i, arg in enumerate(argv) if arg == flag]
+
+
+def test_console_dry_run_mounts(spaced):
+    home, project, data = spaced
+    argv = dry_run(project, "console", env={"RASTER_VISION_DATA_DIR": str(data)})
+    package = f"src/rastervision/{SLUG}"
+    assert set(options(argv, "-v")) == {
+        f"{home}/.aws:/root/.aws:ro",
+        f"{home}/.rastervision:/root/.rastervision",
+        f"{project}/notebooks:/opt/notebooks",
+        f"{project}/{package}:{WORKDIR}/{package}",
+        f"{project}/spacenet:{WORKDIR}/spacenet",
+        f"{data}:/opt/data",
+    }
+    assert options(argv, "-e") == ["AWS_PROFILE"]
+    assert argv[-1] == "noop-plugin-cpu"  # no command: the image's default shell
+    assert "-t" not in argv  # stdin is not a terminal here
+    assert "--gpus" not in argv
+    # A dry run changes nothing: the mount sources are only made for real runs.
+    assert not (home / ".aws").exists()
+
+
+def test_console_dry_run_gpu_port_command_and_repo_dir(spaced, tmp_path):
+    _, project, data = spaced
+    repo = tmp_path / "raster vision"
+    for name in ("rastervision_core", "rastervision_pipeline", "docs"):
+        (repo / name).mkdir(parents=True)
+    (repo / "rastervision_notes.txt").write_text("not a package folder")
+    command = ["python", "-c", "print('it''s a $HOME & \"more\"')", "a b"]
+    argv = dry_run(
+        project,
+        "console",
+        "--gpu",
+        "--port",
+        "8899",
+        *command,
+        env={"RASTER_VISION_DATA_DIR": str(data), "RASTER_VISION_REPO_DIR": str(repo)},
+    )
+    mounts = options(argv, "-v")
+    assert f"{repo}/rastervision_core:/opt/src/rastervision_core" in mounts
+    assert f"{repo}/rastervision_pipeline:/opt/src/rastervision_pipeline" in mounts
+    assert not any("docs" in m or "notes" in m for m in mounts)
+    assert options(argv, "--gpus") == ["all"]
+    assert options(argv, "-p") == ["8899:8899"]
+    # The entrypoint is `bash -l -c`: the command is one string that bash splits
+    # back into exactly the words given.
+    assert argv[-2] == "noop-plugin-gpu"
+    assert shlex.split(argv[-1]) == command
+
+
+def test_console_relative_data_dir_is_made_absolute(spaced):
+    _, project, _ = spaced
+    (project / "data").mkdir()
+    argv = dry_run(project, "console", env={"RASTER_VISION_DATA_DIR": "data"})
+    assert f"{project}/data:/opt/data" in options(argv, "-v")
+
+
+def test_console_asks_for_a_tty_only_on_a_terminal(spaced):
+    _, project, data = spaced
+    primary, secondary = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [str(project / "scripts" / "console"), "--dry-run"],
+            cwd=project,
+            env={**os.environ, "RASTER_VISION_DATA_DIR": str(data)},
+            stdin=secondary,
+            stdout=secondary,
+            stderr=subprocess.PIPE,
+        )
+        os.close(secondary)
+        output = b""
+        while True:
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:  # EIO: the terminal's other side is closed
+                break
+            if not chunk:
+                break
+            output += chunk
+        assert process.wait(timeout=60) == 0, process.stderr.read()
+    finally:
+        os.close(primary)
+    argv = shlex.split(output.decode())
+    assert argv[:5] == ["docker", "run", "--rm", "-i", "-t"], argv
+
+
+@pytest.mark.parametrize("name", ["console", "jupyter"])
+def test_scripts_refuse_unset_or_missing_data_dir(spaced, name):
+    _, project, data = spaced
+    env = {k: v for k, v in os.environ.items() if k != "RASTER_VISION_DATA_DIR"}
+    result = subprocess.run(
+        [str(project / "scripts" / name), "--dry-run"],
+        cwd=project,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "set RASTER_VISION_DATA_DIR" in result.stderr
+    missing = data / "not here"
+    result = script(
+        project, name, "--dry-run", env={"RASTER_VISION_DATA_DIR": str(missing)}
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert f"RASTER_VISION_DATA_DIR is not a folder: {missing}" in result.stderr
+
+
+def test_jupyter_dry_run(spaced):
+    home, project, data = spaced
+    env = {"RASTER_VISION_DATA_DIR": str(data)}
+    argv = dry_run(project, "jupyter", env=env)
+    assert options(argv, "-p") == ["8888:8888"]
+    assert f"{home}/.aws:/root/.aws:ro" in options(argv, "-v")
+    assert f"{project}/notebooks:/opt/notebooks" in options(argv, "-v")
+    assert argv[-2] == "noop-plugin-cpu"
+    command = shlex.split(argv[-1])
+    assert command[:2] == ["jupyter", "notebook"]
+    assert command[command.index("--port") + 1] == "8888"
+    assert command[command.index("--notebook-dir") + 1] == "/opt/notebooks"
+    argv = dry_run(project, "jupyter", "--gpu", "--port", "9999", env=env)
+    assert options(argv, "-p") == ["9999:9999"]
+    assert options(argv, "--gpus") == ["all"]
+    assert argv[-2] == "noop-plugin-gpu"
+
+
+# --- containers ----------------------------------------------------------------
+
+
+@functools.cache
+def container_prerequisite_missing():
+    """Why the container tests cannot run here, or None when they can."""
+    if os.environ.get("RV_CONTAINER_TESTS") == "0":
+        return "RV_CONTAINER_TESTS=0"
+    if os.geteuid() != 0:
+        return (
+            "container tests need root (podman runs rootful with the settings of "
+            "tests/containers/): run `sudo bash tests/run.sh`, or as root "
+            f"`bash {SETUP_SH.relative_to(REPO)}` then pytest"
+        )
+    for tool in ("/usr/bin/podman", "/usr/bin/docker"):
+        if not os.access(tool, os.X_OK):
+            return f"{tool} missing: run `bash {SETUP_SH.relative_to(REPO)}` as root"
+    env = podman_env(dict(os.environ))
+    image = env["RV_STANDIN_IMAGE"]
+    exists = subprocess.run(
+        ["podman", "image", "exists", image], env=env, capture_output=True, check=False
+    )
+    if exists.returncode != 0:
+        return (
+            f"the Raster Vision stand-in image {image} is not built: run "
+            f"`bash {SETUP_SH.relative_to(REPO)}` as root"
+        )
+    return None
+
+
+@pytest.fixture
+def engine():
+    """The environment in which `docker` is the tests' podman; skips (or, under
+    tests/run.sh as root, fails) when that is not available."""
+    reason = container_prerequisite_missing()
+    if reason:
+        if (
+            os.environ.get("RV_REQUIRE_CONTAINER_TESTS") == "1"
+            and reason != "RV_CONTAINER_TESTS=0"
+        ):
+            pytest.fail(f"RV_REQUIRE_CONTAINER_TESTS=1 but {reason}")
+        pytest.skip(reason)
+    return podman_env(dict(os.environ))
+
+
+@pytest.fixture
+def images(engine):
+    """Tags built by a test, removed afterwards with the intermediate images of
+    their builds (never the base image's own layers)."""
+    built = []
+    yield built
+    base = set(image_history(engine["RV_STANDIN_IMAGE"], engine))
+    chains = [image_history(tag, engine) for tag in built]
+    for tag in built:
+        docker(engine, "rmi", tag, check=False)
+    for layer in (layer for chain in chains for layer in chain):
+        if layer not in base:
+            docker(engine, "rmi", layer, check=False)
+
+
+def docker(env, *args, check=True, timeout=RUN_TIMEOUT):
+    result = subprocess.run(
+        ["docker", *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if check:
+        assert result.returncode == 0, (
+            f"docker {args}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
+    return result
+
+
+def image_history(tag, env):
+    out = docker(env, "history", "-q", "--no-trunc", tag, check=False).stdout
+    return [line for line in out.split() if "missing" not in line]
+
+
+def run_script(project, env, *args, timeout=RUN_TIMEOUT):
+    result = subprocess.run(
+        [str(project / "scripts" / args[0]), *args[1:]],
+        cwd=project,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert result.returncode == 0, f"scripts/{' '.join(args)}\n{result.stdout[-6000:]}"
+    return result.stdout
+
+
+def unique_image():
+    return f"rv-test-{uuid.uuid4().hex[:10]}"
+
+
+def build(project, env, images, image, kind):
+    run_script(project, env, "build", f"--{kind}", timeout=BUILD_TIMEOUT)
+    images.append(f"{image}-{kind}")
+    return f"{image}-{kind}"
+
+
+REGISTRY_CHECK = (
+    "cd / && python -c 'from rastervision.pipeline import registry_; "
+    "print(sorted(registry_.plugin_versions))'"
+)
+
+
+def test_build_both_images_and_run_vegas_through_console(
+    bake, tmp_path, monkeypatch, engine, images
+):
+    home = tmp_path / "home dir"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    image = unique_image()
+    # The bake writes the profile ~/.rastervision/noop_plugin, used below via -p.
+    baked = bake(docker_image=image)
+    assert (home / ".rastervision" / SLUG).is_file()
+    project = tmp_path / "my projects" / SLUG
+    shutil.copytree(baked, project, symlinks=True)
+    env = podman_env(dict(os.environ))
+
+    # Both images build FROM the stand-in (the GPU base is the same tag by default),
+    # and in both Raster Vision's registry has the plugin.
+    for kind in ("cpu", "gpu"):
+        tag = build(project, env, images, image, kind)
+        plugins = docker(env, "run", "--rm", tag, REGISTRY_CHECK).stdout
+        assert f"'rastervision.{SLUG}'" in plugins, plugins
+
+    data = tmp_path / "rv data"
+    data.mkdir()
+    vegas = (
+        "python spacenet/sample_data.py /opt/data/sample && "
+        f"rastervision -p {SLUG} run local spacenet/vegas.py "
+        "-a raw_uri /opt/data/sample -a root_uri /opt/data/out "
+        "-a target buildings -a task_type chip_classification -a test True"
+    )
+    run_script(
+        project,
+        {**env, "RASTER_VISION_DATA_DIR": str(data)},
+        "console",
+        "bash",
+        "-c",
+        vegas,
+    )
+
+    out = data / "out"
+    evaluation = json.loads(
+        (out / "eval" / "validation_scenes" / "eval.json").read_text()
+    )
+    assert evaluation
+    assert zipfile.is_zipfile(out / "bundle" / "model-bundle.zip")
+    # The run used the plugin's backend (found by Raster Vision in the image).
+    config = json.loads((out / "pipeline-config.json").read_text())
+    assert config["backend"]["type_hint"] == f"{SLUG}.noop_backend"
+    assert config["plugin_versions"][f"rastervision.{SLUG}"] == 0
+
+
+def test_image_has_neither_git_nor_data(bake, engine, images):
+    image = unique_image()
+    project = bake(docker_image=image, write_profile="no")
+    git = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com"]
+    subprocess.run([*git, "init", "-q"], cwd=project, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=project, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "baked"], cwd=project, check=True)
+    for folder in ("data", "out"):
+        (project / folder).mkdir()
+        (project / folder / "big.tif").write_bytes(b"\0" * 1024)
+    tag = build(project, podman_env(dict(os.environ)), images, image, "cpu")
+    checks = " && ".join(
+        [
+            f"test ! -e {WORKDIR}/{name}"
+            for name in (".git", "data", "out", "tests", "scripts")
+        ]
+        + [
+            f"test -f {WORKDIR}/src/rastervision/{SLUG}/noop_backend.py",
+            f"test -f {WORKDIR}/spacenet/vegas.py",
+            "test -d /opt/notebooks",
+        ]
+    )
+    docker(engine, "run", "--rm", tag, checks)
+
+
+def test_backend_edit_rebuilds_in_seconds(engine):
+    """benchmarks/docker_rebuild.py: first build vs rebuild after a backend edit;
+    the rebuild must take the pip install step from the cache. (The script cleans
+    up its images itself.)"""
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARK), "--json", "--rebuilds", "2"],
+        env=os.environ,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    figures = json.loads(result.stdout)
+    print(figures)
+    assert figures["first_build_pip_step_cached"] is False
+    assert figures["rebuild_pip_step_cached"] is True
+    assert figures["rebuild_s"] < 30
+    assert re.fullmatch(
+        rf"src/rastervision/{SLUG}/noop_backend\.py", figures["backend_module"]
+    )

@@ -68,6 +68,7 @@ def expected_files(slug, module):
         f"{package}/{module}.py",
         f"{package}/{module}_config.py",
         f"{package}/label_sources.py",
+        f"{package}/batch_check.py",
         "tests/conftest.py",
         "tests/test_plugin.py",
         "tests/test_sample_data.py",
@@ -138,7 +139,7 @@ def test_names_reach_every_file(baked):
     answers = COMBINATIONS[name][0]
     slug = names["slug"]
     pyproject = (project / "pyproject.toml").read_text()
-    assert f'"rastervision_core==0.31.1"' in pyproject
+    assert '"rastervision_core==0.31.1"' in pyproject
     init = (project / f"src/rastervision/{slug}/__init__.py").read_text()
     assert f'PLUGIN_NAME = "rastervision.{slug}"' in init
     config = (project / f"src/rastervision/{slug}/{names['module']}_config.py").read_text()

@@ -113,16 +113,24 @@ def _missing_queues(client, settings) -> list[str]:
 
 def _missing_job_defs(client, settings) -> list[str]:
     problems = []
+    pages = client.get_paginator("describe_job_definitions")
     for key in ("cpu_job_def", "gpu_job_def"):
-        name = settings[key]
-        if ":" in name:  # name:revision or an ARN
-            found = client.describe_job_definitions(jobDefinitions=[name])
-        else:  # a name: Batch uses its latest active revision
-            found = client.describe_job_definitions(
-                jobDefinitionName=name, status="ACTIVE"
-            )
-        if not [d for d in found["jobDefinitions"] if d.get("status") == "ACTIVE"]:
-            problems.append(f"{key} {name!r} is not an active job definition there")
+        value = settings[key]
+        if value.startswith("arn:"):
+            search = {"jobDefinitions": [value]}
+            revision = ""
+        else:  # name (Batch takes its latest active revision) or name:revision
+            name, _, revision = value.partition(":")
+            search = {"jobDefinitionName": name, "status": "ACTIVE"}
+        found = [
+            job_def
+            for page in pages.paginate(**search)
+            for job_def in page["jobDefinitions"]
+            if job_def.get("status") == "ACTIVE"
+            and (not revision or str(job_def.get("revision")) == revision)
+        ]
+        if not found:
+            problems.append(f"{key} {value!r} is not an active job definition there")
     return problems
 
 

@@ -1,0 +1,810 @@
+"""The generated project on AWS: Batch submissions, S3 data, ECR publishing.
+
+moto, in server mode on 127.0.0.1, stands in for AWS. Raster Vision runs in a
+venv that holds a baked project with its ``[aws]`` extra and reaches moto
+through ``AWS_ENDPOINT_URL`` with fake credentials, as boto3 does for every
+service. Assertions are on what moto received and holds, not on log text.
+``scripts/publish`` runs against fake ``aws`` and ``docker`` executables that
+log their arguments.
+"""
+
+import base64
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+import pytest
+from conftest import REPO, make_project_venv, venv_env
+from cookiecutter.main import cookiecutter
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account
+RAW_BUCKET = "raw-data"
+OUT_BUCKET = "rv-output"
+# RVPipeline's commands in order, and those it runs on a GPU: ALL_COMMANDS and
+# GPU_COMMANDS in rastervision/core/rv_pipeline/rv_pipeline.py (0.31.1).
+ALL_COMMANDS = ["analyze", "chip", "train", "predict", "eval", "bundle"]
+GPU_COMMANDS = {"train", "predict"}
+JOB_STATUSES = (
+    "SUBMITTED",
+    "PENDING",
+    "RUNNABLE",
+    "STARTING",
+    "RUNNING",
+    "SUCCEEDED",
+    "FAILED",
+)
+RUN_TIMEOUT = 120
+
+BATCH_ANSWERS = {
+    "rv_profile": "vegas-on-batch",
+    "batch_cpu_job_queue": "test-cpu-queue",
+    "batch_cpu_job_def": "test-cpu-jobdef",
+    "batch_gpu_job_queue": "test-gpu-queue",
+    "batch_gpu_job_def": "test-gpu-jobdef",
+    "batch_attempts": "3",
+}
+PROFILE = BATCH_ANSWERS["rv_profile"]
+ROOT_URI = f"s3://{OUT_BUCKET}/vegas"
+EVAL_KEY = "vegas/eval/validation_scenes/eval.json"
+QUEUES = (BATCH_ANSWERS["batch_cpu_job_queue"], BATCH_ANSWERS["batch_gpu_job_queue"])
+JOB_DEFS = (BATCH_ANSWERS["batch_cpu_job_def"], BATCH_ANSWERS["batch_gpu_job_def"])
+
+
+# --- moto ---------------------------------------------------------------------
+
+
+class Moto:
+    """A moto server on 127.0.0.1 and boto3 clients pointed at it."""
+
+    def __init__(self, url):
+        self.url = url
+
+    def client(self, service):
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    def api(self, path, body=None, method="POST"):
+        """Call moto's own API (reset, config, recorder)."""
+        data = json.dumps(body).encode() if body is not None else b""
+        request = urllib.request.Request(
+            f"{self.url}/moto-api/{path}",
+            data=data if method == "POST" else None,
+            method=method,
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.read()
+
+    def env(self, tmp_path):
+        """What a subprocess needs to reach this moto and no real AWS account."""
+        return {
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+        }
+
+    def start_recording(self):
+        self.api("recorder/reset-recording")
+        self.api("recorder/start-recording")
+
+    def submit_job_requests(self):
+        """The bodies of the SubmitJob requests moto received while recording."""
+        self.api("recorder/stop-recording")
+        recording = self.api("recorder/download-recording", method="GET").decode()
+        bodies = []
+        for line in recording.splitlines():
+            entry = json.loads(line)
+            if entry["url"].split("?")[0].rstrip("/").endswith("/v1/submitjob"):
+                body = entry["body"]
+                if entry.get("body_encoded"):
+                    body = base64.b64decode(body).decode()
+                bodies.append(json.loads(body))
+        return bodies
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def moto_server(tmp_path_factory):
+    """``moto_server`` in its own process, listening on 127.0.0.1 only."""
+    port = free_port()
+    env = {
+        key: value for key, value in os.environ.items() if not key.startswith("AWS_")
+    }
+    env["MOTO_RECORDER_FILEPATH"] = str(tmp_path_factory.mktemp("moto") / "recording")
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("moto_server")),
+            "-H",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    moto = Moto(f"http://127.0.0.1:{port}")
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            moto.api("data.json", method="GET")
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail(f"moto_server did not start on 127.0.0.1:{port}")
+            time.sleep(0.1)
+    yield moto
+    server.terminate()
+    server.wait(timeout=10)
+
+
+@pytest.fixture
+def moto(moto_server, sample_data):
+    """moto emptied, Batch jobs that never start a container, the sample data
+    in s3://RAW_BUCKET/spacenet/... and an empty s3://OUT_BUCKET."""
+    moto_server.api("reset")
+    moto_server.api("config", {"batch": {"use_docker": False}})
+    s3 = moto_server.client("s3")
+    s3.create_bucket(Bucket=RAW_BUCKET)
+    s3.create_bucket(Bucket=OUT_BUCKET)
+    for path in sorted(sample_data.rglob("*")):
+        if path.is_file():
+            s3.upload_file(
+                str(path), RAW_BUCKET, path.relative_to(sample_data).as_posix()
+            )
+    return moto_server
+
+
+def create_batch_resources(moto, queues=QUEUES, job_defs=JOB_DEFS):
+    """A compute environment, job queues and job definitions in moto."""
+    role = moto.client("iam").create_role(
+        RoleName="batch-service", AssumeRolePolicyDocument="{}"
+    )["Role"]["Arn"]
+    batch = moto.client("batch")
+    environment = batch.create_compute_environment(
+        computeEnvironmentName="rv-compute",
+        type="UNMANAGED",
+        state="ENABLED",
+        serviceRole=role,
+    )["computeEnvironmentArn"]
+    for queue in queues:
+        batch.create_job_queue(
+            jobQueueName=queue,
+            state="ENABLED",
+            priority=1,
+            computeEnvironmentOrder=[{"order": 1, "computeEnvironment": environment}],
+        )
+    for job_def in job_defs:
+        batch.register_job_definition(
+            jobDefinitionName=job_def,
+            type="container",
+            containerProperties={
+                "image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/vegas:noop-plugin-cpu",
+                "vcpus": 1,
+                "memory": 512,
+            },
+        )
+    return batch
+
+
+def jobs_in(batch, queues):
+    """Every job in the queues, described."""
+    ids = []
+    for queue in queues:
+        for status in JOB_STATUSES:
+            listed = batch.list_jobs(jobQueue=queue, jobStatus=status)["jobSummaryList"]
+            ids += [job["jobId"] for job in listed]
+    return batch.describe_jobs(jobs=ids)["jobs"] if ids else []
+
+
+def keys_in(moto, bucket):
+    listed = moto.client("s3").list_objects_v2(Bucket=bucket).get("Contents", [])
+    return {item["Key"] for item in listed}
+
+
+# --- the project --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def aws_venv(tmp_path_factory):
+    """A venv with a project installed by ``pip install -e '.[test,aws]'``.
+
+    One for the module: a venv takes seconds, a bake almost nothing. The tests
+    bake their own projects with the same answers (:func:`bake_project`), so
+    the installed plugin is theirs, and run their own spacenet/vegas.py and
+    profile. HOME points away from the real one meanwhile.
+    """
+    out = tmp_path_factory.mktemp("aws-project")
+    home = out / "home"
+    # Cookiecutter's replay folder too, or it would write in the real home.
+    config = out / "cookiecutter.yaml"
+    config.write_text(
+        f"cookiecutters_dir: {home / '.cookiecutters'}\n"
+        f"replay_dir: {home / '.cookiecutter_replay'}\n"
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOME", str(home))
+        project = Path(
+            cookiecutter(
+                str(REPO),
+                no_input=True,
+                output_dir=str(out),
+                config_file=str(config),
+                extra_context={**BATCH_ANSWERS, "write_profile": "no"},
+            )
+        )
+    venv = make_project_venv(project, "aws-extra", extras="test,aws")
+    return venv, project
+
+
+@pytest.fixture(scope="module")
+def sample_data(aws_venv, tmp_path_factory):
+    """The project's sample data, buildings only: 6 scenes of 256 x 256 pixels."""
+    venv, project = aws_venv
+    out = tmp_path_factory.mktemp("sample")
+    subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "spacenet/sample_data.py",
+            str(out),
+            "--scenes",
+            "6",
+            "--targets",
+            "buildings",
+        ],
+        cwd=project,
+        check=True,
+        capture_output=True,
+    )
+    return out
+
+
+def bake_project(bake, aws_venv):
+    """Bake with BATCH_ANSWERS (the profile lands in the fake HOME); check that
+    the plugin installed in the venv is this project's."""
+    project = bake(**BATCH_ANSWERS)
+    installed = aws_venv[1] / "src"
+    for path in (project / "src").rglob("*.py"):
+        assert (
+            path.read_text()
+            == (installed / path.relative_to(project / "src")).read_text()
+        )
+    return project
+
+
+def rastervision(aws_venv, project, tmp_path, moto, *args):
+    """Run ``rastervision ARGS`` in ``project`` as a user would, against moto."""
+    venv, _ = aws_venv
+    env = venv_env(venv, TMPDIR=str(tmp_path), **moto.env(tmp_path))
+    for name in list(env):
+        if name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "RV_PROFILE") or (
+            name.startswith(("AWS_ENDPOINT_URL_", "BATCH_", "AWS_S3_"))
+        ):
+            del env[name]
+    return subprocess.run(
+        [str(venv / "bin" / "rastervision"), *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+
+
+def run_vegas(aws_venv, project, tmp_path, moto, runner, *options):
+    """``rastervision [OPTIONS] run RUNNER spacenet/vegas.py`` on the S3 sample data."""
+    args = (
+        f"run {runner} spacenet/vegas.py -a raw_uri s3://{RAW_BUCKET}/ "
+        f"-a root_uri {ROOT_URI} -a test True"
+    )
+    return rastervision(aws_venv, project, tmp_path, moto, *options, *args.split())
+
+
+def command_of(job):
+    """The pipeline command a batch job runs (`... run_command CFG COMMAND ...`)."""
+    cmd = job["container"]["command"]
+    return cmd[cmd.index("run_command") + 2]
+
+
+# --- rastervision run batch ---------------------------------------------------
+
+
+def test_run_batch_submits_one_job_per_command_in_order(bake, aws_venv, moto, tmp_path):
+    project = bake_project(bake, aws_venv)
+    # With decoys: the jobs must go where the profile says, not anywhere.
+    queues, job_defs = QUEUES + ("other-queue",), JOB_DEFS + ("other-jobdef",)
+    batch = create_batch_resources(moto, queues, job_defs)
+    moto.start_recording()
+    result = run_vegas(aws_venv, project, tmp_path, moto, "batch", "-p", PROFILE)
+    assert result.returncode == 0, result.stdout + result.stderr
+    requests = moto.submit_job_requests()
+
+    jobs = {job["jobId"]: job for job in jobs_in(batch, queues)}
+    assert len(jobs) == len(requests) == len(ALL_COMMANDS)
+    # Follow dependsOn from the job that depends on nothing.
+    roots = [job for job in jobs.values() if not job.get("dependsOn")]
+    assert len(roots) == 1
+    chain = [roots[0]]
+    while True:
+        children = [
+            job
+            for job in jobs.values()
+            if [d["jobId"] for d in job.get("dependsOn", [])] == [chain[-1]["jobId"]]
+        ]
+        if not children:
+            break
+        assert len(children) == 1
+        chain.append(children[0])
+    assert [command_of(job) for job in chain] == ALL_COMMANDS
+
+    config_uri = f"{ROOT_URI}/pipeline-config.json"
+    for job in chain:
+        command = command_of(job)
+        kind = "gpu" if command in GPU_COMMANDS else "cpu"
+        queue = BATCH_ANSWERS[f"batch_{kind}_job_queue"]
+        job_def = BATCH_ANSWERS[f"batch_{kind}_job_def"]
+        assert job["jobQueue"].endswith(f":job-queue/{queue}"), (
+            command,
+            job["jobQueue"],
+        )
+        assert job["jobDefinition"].endswith(f":job-definition/{job_def}:1"), command
+        cmd = job["container"]["command"]
+        assert cmd[:3] == ["python", "-m", "rastervision.pipeline.cli"]
+        assert cmd[cmd.index("run_command") :] == [
+            "run_command",
+            config_uri,
+            command,
+            "--runner",
+            "batch",
+        ]
+        assert "arrayProperties" not in job or not job["arrayProperties"].get("size")
+    # The jobs read the config the submitting machine wrote.
+    assert "vegas/pipeline-config.json" in keys_in(moto, OUT_BUCKET)
+
+    # What moto received, in order. Raster Vision 0.31.1 submits every job with
+    # one attempt, whatever the profile's `attempts` says (the README says so).
+    assert [r["jobName"].split("-")[2] for r in requests] == ALL_COMMANDS
+    assert [r["jobQueue"] for r in requests] == [
+        QUEUES[command in GPU_COMMANDS] for command in ALL_COMMANDS
+    ]
+    assert [r["jobDefinition"] for r in requests] == [
+        JOB_DEFS[command in GPU_COMMANDS] for command in ALL_COMMANDS
+    ]
+    assert {json.dumps(r["retryStrategy"]) for r in requests} == {'{"attempts": 1}'}
+    assert "attempts = 3 is not used" in result.stderr + result.stdout
+
+
+# --- rastervision run inprocess on S3 -----------------------------------------
+
+
+def test_run_inprocess_reads_and_writes_s3(bake, aws_venv, moto, tmp_path):
+    project = bake_project(bake, aws_venv)
+    result = run_vegas(aws_venv, project, tmp_path, moto, "inprocess", "-p", PROFILE)
+    assert result.returncode == 0, result.stdout + result.stderr
+    keys = keys_in(moto, OUT_BUCKET)
+    assert "vegas/bundle/model-bundle.zip" in keys
+    assert EVAL_KEY in keys
+    eval_json = moto.client("s3").get_object(Bucket=OUT_BUCKET, Key=EVAL_KEY)
+    body = eval_json["Body"].read()
+    assert json.loads(body)["overall"]
+
+
+# --- bad profile values: a clear error before any job ---------------------------
+
+
+def assert_clear_failure(result, message):
+    """Failed with ``message`` as the last word, raised outside boto3 and everett."""
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert message in result.stderr.strip().splitlines()[-1], output
+    for package in ("boto3", "botocore", "everett", "s3transfer"):
+        assert f"site-packages/{package}/" not in output, output
+
+
+def assert_nothing_done(moto):
+    assert jobs_in(moto.client("batch"), list_queues(moto)) == []
+    assert keys_in(moto, OUT_BUCKET) == set()
+
+
+def list_queues(moto):
+    queues = moto.client("batch").describe_job_queues()["jobQueues"]
+    return [queue["jobQueueName"] for queue in queues]
+
+
+def test_unknown_profile_is_raster_visions_error(bake, aws_venv, moto, tmp_path):
+    project = bake_project(bake, aws_venv)
+    create_batch_resources(moto)
+    result = run_vegas(
+        aws_venv, project, tmp_path, moto, "batch", "-p", "no-such-profile"
+    )
+    assert_clear_failure(result, "Configuration Profile no-such-profile not found")
+    assert_nothing_done(moto)
+
+
+def test_profile_without_a_queue_is_our_error(
+    bake, aws_venv, moto, tmp_path, fake_home
+):
+    project = bake_project(bake, aws_venv)
+    create_batch_resources(moto)
+    profile = fake_home / ".rastervision" / BATCH_ANSWERS["rv_profile"]
+    text = profile.read_text()
+    assert "gpu_job_queue = test-gpu-queue\n" in text
+    profile.write_text(text.replace("gpu_job_queue = test-gpu-queue\n", ""))
+    result = run_vegas(aws_venv, project, tmp_path, moto, "batch", "-p", PROFILE)
+    assert_clear_failure(
+        result,
+        f"BatchSetupError: The Raster Vision profile 'vegas-on-batch' ({profile}) "
+        "has no [BATCH] gpu_job_queue",
+    )
+    assert_nothing_done(moto)
+
+
+def test_forgotten_profile_option_names_the_projects_profile(
+    bake, aws_venv, moto, tmp_path
+):
+    project = bake_project(bake, aws_venv)
+    create_batch_resources(moto)
+    result = run_vegas(aws_venv, project, tmp_path, moto, "batch")
+    assert_clear_failure(
+        result,
+        "has no [BATCH] cpu_job_queue, cpu_job_def, gpu_job_queue, gpu_job_def",
+    )
+    assert "rastervision -p vegas-on-batch run batch" in result.stderr
+    assert_nothing_done(moto)
+
+
+@pytest.mark.parametrize(
+    "queues, job_defs, message",
+    [
+        (
+            QUEUES[:1],
+            JOB_DEFS,
+            "gpu_job_queue 'test-gpu-queue' is not a job queue there",
+        ),
+        (
+            QUEUES,
+            JOB_DEFS[1:],
+            "cpu_job_def 'test-cpu-jobdef' is not an active job definition there",
+        ),
+    ],
+    ids=["gpu-queue-missing", "cpu-jobdef-missing"],
+)
+def test_missing_batch_resource_stops_before_any_job(
+    bake, aws_venv, moto, tmp_path, queues, job_defs, message
+):
+    # Without the check, analyze and chip would be on the CPU queue already
+    # when submitting train to the missing GPU queue failed inside boto3.
+    project = bake_project(bake, aws_venv)
+    create_batch_resources(moto, queues=queues, job_defs=job_defs)
+    result = run_vegas(aws_venv, project, tmp_path, moto, "batch", "-p", PROFILE)
+    assert_clear_failure(result, f"AWS Batch in {REGION} cannot take the jobs")
+    assert message in result.stderr
+    assert_nothing_done(moto)
+
+
+CHECK = (
+    "from rastervision.pipeline import rv_config_ as rv_config\n"
+    "from rastervision.noop_plugin.batch_check import check_batch_setup\n"
+    f"rv_config.set_everett_config(profile={PROFILE!r})\n"
+    "print(check_batch_setup())\n"
+)
+
+
+def test_batch_check_takes_arns_revisions_and_environment_overrides(
+    bake, aws_venv, moto, tmp_path
+):
+    bake_project(bake, aws_venv)
+    batch = create_batch_resources(moto)
+    queue_arn = batch.describe_job_queues(jobQueues=[QUEUES[1]])["jobQueues"][0][
+        "jobQueueArn"
+    ]
+    gpu_def = batch.describe_job_definitions(jobDefinitionName=JOB_DEFS[1])
+    gpu_def_arn = gpu_def["jobDefinitions"][0]["jobDefinitionArn"]
+    overrides = {
+        "BATCH_GPU_JOB_QUEUE": queue_arn,
+        "BATCH_GPU_JOB_DEF": gpu_def_arn,
+        "BATCH_CPU_JOB_DEF": f"{JOB_DEFS[0]}:1",
+    }
+    env = venv_env(aws_venv[0], **moto.env(tmp_path), **overrides)
+    python = str(aws_venv[0] / "bin" / "python")
+    result = subprocess.run(
+        [python, "-c", CHECK], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert queue_arn in result.stdout and gpu_def_arn in result.stdout
+    # A deregistered revision is refused by name:revision and by ARN.
+    batch.deregister_job_definition(jobDefinition=gpu_def_arn)
+    result = subprocess.run(
+        [python, "-c", CHECK], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert f"gpu_job_def {gpu_def_arn!r} is not an active job definition" in last_line
+
+
+# --- scripts/publish ------------------------------------------------------------
+
+FAKE_AWS = r"""#!/bin/bash
+# A fake AWS CLI: logs its arguments, fails when FAKE_FAIL starts them.
+printf '%s\n' "aws $*" >> "$FAKE_LOG"
+if [[ -n "${FAKE_FAIL:-}" && "aws $*" == "$FAKE_FAIL"* ]]; then
+    echo "aws: fake failure" >&2
+    exit 254
+fi
+case "$1 $2" in
+    "sts get-caller-identity") echo 210987654321 ;;
+    "ecr get-login-password") echo fake-password ;;
+    *) echo "fake aws: unexpected arguments: $*" >&2; exit 99 ;;
+esac
+"""
+FAKE_DOCKER = r"""#!/bin/bash
+# A fake docker: logs its arguments (and what login reads), fails when FAKE_FAIL starts them.
+line="docker $*"
+if [[ "$1" == login ]]; then
+    read -r password || true
+    line="${line} <<< ${password}"
+fi
+printf '%s\n' "${line}" >> "$FAKE_LOG"
+if [[ -n "${FAKE_FAIL:-}" && "docker $*" == "$FAKE_FAIL"* ]]; then
+    echo "docker: fake failure" >&2
+    exit 1
+fi
+"""
+REGISTRY = "210987654321.dkr.ecr.eu-west-1.amazonaws.com"
+
+
+@pytest.fixture
+def publish(bake, tmp_path, fake_home):
+    """Run the baked project's scripts/publish with fake aws and docker on PATH."""
+    project = bake()
+    # PATH holds bash, cat (for --help) and the fakes asked for: nothing else.
+    bash_dir = tmp_path / "bash-and-cat"
+    bash_dir.mkdir()
+    for tool in ("bash", "cat"):
+        (bash_dir / tool).symlink_to(shutil.which(tool))
+    fakes = tmp_path / "fakes"
+    fakes.mkdir()
+    for name, text in (("aws", FAKE_AWS), ("docker", FAKE_DOCKER)):
+        (fakes / name).write_text(text)
+        (fakes / name).chmod(0o755)
+    log = tmp_path / "calls.log"
+
+    def _publish(*args, tools=("aws", "docker"), **env):
+        path = [str(bash_dir)]
+        if tools:
+            only = tmp_path / ("only-" + "-".join(tools))
+            if not only.exists():
+                only.mkdir()
+                for tool in tools:
+                    (only / tool).symlink_to(fakes / tool)
+            path.insert(0, str(only))
+        log.unlink(missing_ok=True)
+        result = subprocess.run(
+            [str(project / "scripts" / "publish"), *args],
+            env={
+                "PATH": os.pathsep.join(path),
+                "HOME": str(fake_home),
+                "FAKE_LOG": str(log),
+                **env,
+            },
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        result.calls = log.read_text().splitlines() if log.exists() else []
+        return result
+
+    return _publish
+
+
+def test_publish_dry_run_prints_the_exact_commands(publish):
+    result = publish(
+        "--dry-run",
+        "--region",
+        "eu-west-1",
+        "--repository",
+        "team/vegas",
+        "--account",
+        "210987654321",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        (
+            "aws ecr get-login-password --region eu-west-1 | "
+            f"docker login --username AWS --password-stdin {REGISTRY}"
+        ),
+        f"docker tag noop-plugin-cpu {REGISTRY}/team/vegas:noop-plugin-cpu",
+        f"docker push {REGISTRY}/team/vegas:noop-plugin-cpu",
+        f"docker tag noop-plugin-gpu {REGISTRY}/team/vegas:noop-plugin-gpu",
+        f"docker push {REGISTRY}/team/vegas:noop-plugin-gpu",
+    ]
+    assert result.calls == []
+
+
+def test_publish_dry_run_takes_settings_from_the_environment(publish):
+    result = publish(
+        "--dry-run",
+        "--gpu",
+        "--tag",
+        "aliceVegas",
+        AWS_REGION="eu-west-1",
+        ECR_REPOSITORY="vegas",
+        AWS_ACCOUNT_ID="210987654321",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1:] == [
+        f"docker tag noop-plugin-gpu {REGISTRY}/vegas:aliceVegas",
+        f"docker push {REGISTRY}/vegas:aliceVegas",
+    ]
+    # Without an account id, the dry run shows where it would come from.
+    result = publish(
+        "--dry-run", "--cpu", AWS_DEFAULT_REGION="eu-west-1", ECR_REPOSITORY="vegas"
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "aws sts get-caller-identity --query Account --output text"
+    assert lines[1].endswith(
+        "--password-stdin ACCOUNT_ID.dkr.ecr.eu-west-1.amazonaws.com"
+    )
+    assert result.calls == []
+
+
+PUBLISH_ARGS = ("--region", "eu-west-1", "--repository", "team/vegas")
+PUBLISH_CALLS = [
+    "aws sts get-caller-identity --query Account --output text",
+    "docker image inspect noop-plugin-cpu",
+    "docker image inspect noop-plugin-gpu",
+    "aws ecr get-login-password --region eu-west-1",
+    f"docker login --username AWS --password-stdin {REGISTRY} <<< fake-password",
+    f"docker tag noop-plugin-cpu {REGISTRY}/team/vegas:noop-plugin-cpu",
+    f"docker push {REGISTRY}/team/vegas:noop-plugin-cpu",
+    f"docker tag noop-plugin-gpu {REGISTRY}/team/vegas:noop-plugin-gpu",
+    f"docker push {REGISTRY}/team/vegas:noop-plugin-gpu",
+]
+
+
+def test_publish_calls_aws_and_docker_in_order(publish):
+    result = publish(*PUBLISH_ARGS)
+    assert result.returncode == 0, result.stderr
+    assert result.calls == PUBLISH_CALLS
+    # The dry run printed these very commands.
+    dry = publish("--dry-run", *PUBLISH_ARGS, "--account", "210987654321")
+    printed = [part for line in dry.stdout.splitlines() for part in line.split(" | ")]
+    run = [call.split(" <<< ")[0] for call in PUBLISH_CALLS[1:]]
+    assert printed == [call for call in run if not call.startswith("docker image")]
+
+
+@pytest.mark.parametrize(
+    "fail, message, last_call",
+    [
+        (
+            "aws sts",
+            (
+                "'aws sts get-caller-identity --query Account --output text' failed: "
+                "are AWS credentials set"
+            ),
+            0,
+        ),
+        (
+            "docker image inspect noop-plugin-gpu",
+            "no local image noop-plugin-gpu: build it first with scripts/build",
+            2,
+        ),
+        (
+            "aws ecr",
+            (
+                "'aws ecr get-login-password --region eu-west-1' failed (exit 254): "
+                "check your AWS credentials"
+            ),
+            4,  # docker login still ran, on an empty pipe
+        ),
+        (
+            "docker login",
+            f"'docker login --username AWS --password-stdin {REGISTRY}' failed (exit 1)",
+            4,
+        ),
+        (
+            "docker tag",
+            f"'docker tag noop-plugin-cpu {REGISTRY}/team/vegas:noop-plugin-cpu' failed",
+            5,
+        ),
+        ("docker push", "does the ECR repository team/vegas exist in eu-west-1?", 6),
+    ],
+    ids=["sts", "no-image", "ecr-password", "login", "tag", "push"],
+)
+def test_publish_stops_with_a_clear_message_when_a_tool_fails(
+    publish, fail, message, last_call
+):
+    result = publish(*PUBLISH_ARGS, FAKE_FAIL=fail)
+    assert result.returncode == 1
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("scripts/publish: ") and message in last_line, (
+        result.stderr
+    )
+    expected = PUBLISH_CALLS[: last_call + 1]
+    if fail == "aws ecr":
+        expected[-1] = expected[-1].replace("fake-password", "")
+    assert result.calls == expected
+
+
+@pytest.mark.parametrize(
+    "tools, message",
+    [
+        (("docker",), "the AWS CLI (aws) is not on PATH: install AWS CLI v2"),
+        (("aws",), "docker is not on PATH"),
+    ],
+)
+def test_publish_says_which_tool_is_missing(publish, tools, message):
+    result = publish(*PUBLISH_ARGS, tools=tools)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert result.calls == []
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--repository", "vegas"), "no region: give --region or set AWS_REGION"),
+        (
+            ("--region", "eu-west-1"),
+            "no ECR repository: give --repository or set ECR_REPOSITORY",
+        ),
+        (PUBLISH_ARGS + ("--tag", "x"), "--tag names one image: add --cpu or --gpu"),
+        (PUBLISH_ARGS + ("--account", "12"), "not an AWS account id (12 digits): 12"),
+        (
+            (
+                "--region",
+                "eu-west-1",
+                "--repository",
+                "123.dkr.ecr.eu-west-1.amazonaws.com/vegas",
+            ),
+            "give the ECR repository's name, not its URI: vegas",
+        ),
+        (
+            ("--region", "eu-west-1", "--repository", "Team/Vegas"),
+            "not an ECR repository name: Team/Vegas",
+        ),
+        (
+            ("--region", "eu-west-1a", "--repository", "vegas"),
+            "not an AWS region: eu-west-1a",
+        ),
+        (("--push-everything",), "unknown argument: --push-everything"),
+    ],
+)
+def test_publish_refuses_bad_arguments(publish, args, message):
+    result = publish(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert result.calls == []
+
+
+def test_publish_help(publish):
+    result = publish("--help", tools=())
+    assert result.returncode == 0
+    assert result.stdout.startswith("Usage: scripts/publish")
+    assert "noop-plugin-cpu and noop-plugin-gpu" in result.stdout

@@ -1,15 +1,20 @@
 """Check every answer before cookiecutter writes a single file.
 
 A rejected answer stops the bake with one line per problem, naming the question,
-the value and the rule; cookiecutter then removes the half-made project folder.
-The checks are plain functions so the template's tests call them directly.
-Answers arrive as JSON data at the bottom of this file, never as code.
+the value and the rule; cookiecutter then removes the (still empty) project
+folder, and the profile hook never runs. The checks are plain functions so the
+template's tests call them directly. Answers arrive as JSON data at the bottom
+of this file, never as code: both as cookiecutter rendered them and as they were
+given (``_cookiecutter``), so an answer that was Jinja markup is caught even
+after cookiecutter evaluated it.
 """
 
 import json
 import keyword
+import os
 import re
 import sys
+from pathlib import Path
 
 # Raster Vision's own plugins (and its examples) live in the same namespace.
 RESERVED_SLUGS = frozenset(
@@ -49,40 +54,73 @@ _TAG = r"(?::\w[\w.-]{0,127})?"
 _DIGEST = r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?"
 IMAGE_NAME = re.compile(_NAME)
 IMAGE_REFERENCE = re.compile(_NAME + _TAG + _DIGEST)
-SLUG = re.compile(r"[a-z_][a-z0-9_]*")
+SLUG = re.compile(r"[a-z][a-z0-9_]*")
 PROFILE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}")
 # AWS Batch job queue / job definition: a name, name:revision or an ARN.
 BATCH_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_:/.-]{0,254}")
-EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-MAX_TEXT = 200
+# The HTML5 (WHATWG) e-mail address pattern, with at least one dot in the domain.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@" + _LABEL + r"(?:\." + _LABEL + ")+")
+MAX_NAME = 100  # plugin_name; the default description adds ~35 characters
+MAX_TEXT = 300
+MAX_SLUG = 64
+# Cookiecutter evaluates answers given as key=value (or extra_context) with
+# Jinja, and cruft re-evaluates every stored answer on update: markup in an
+# answer would not stay text. (Spelled in pieces: this file is rendered too.)
+JINJA_MARKUP = ("{" + "{", "{" + "%", "{" + "#")
+MARKUP_RULE = (
+    "must not contain Jinja markup (" + ", ".join(JINJA_MARKUP) + "): cookiecutter "
+    "evaluates it instead of keeping it as text"
+)
 
 
-def check_text(value):
-    """Free text that lands in README, pyproject and docstrings: one line."""
+def has_markup(value):
+    return isinstance(value, str) and any(m in value for m in JINJA_MARKUP)
+
+
+def check_text(value, limit=MAX_TEXT):
+    """Free text for README, pyproject, LICENSE and a docstring: one line.
+
+    Leading and trailing spaces are allowed; every place that shows the text
+    strips them.
+    """
     if not isinstance(value, str) or not value.strip():
         return "must not be empty"
-    if any(ch in value for ch in "\r\n\x00") or not value.isprintable():
-        return "must be a single line of printable text"
-    if len(value) > MAX_TEXT:
-        return f"must be at most {MAX_TEXT} characters"
+    if not value.isprintable():
+        return (
+            "must be a single line of printable text (no newlines, tabs or "
+            "control characters)"
+        )
+    if len(value) > limit:
+        return f"must be at most {limit} characters"
     return None
 
 
+def check_name(value):
+    return check_text(value, MAX_NAME)
+
+
 def check_slug(value):
-    if not SLUG.fullmatch(value):
+    if not isinstance(value, str) or not SLUG.fullmatch(value) or value.endswith("_"):
         return (
-            "must be a lowercase Python identifier: a-z, 0-9 and _, "
-            "not starting with a digit"
+            "must be a lowercase Python identifier: a-z, 0-9 and _, not "
+            "starting with a digit or _ and not ending with _"
         )
+    if len(value) > MAX_SLUG:
+        return f"must be at most {MAX_SLUG} characters"
     if keyword.iskeyword(value) or keyword.issoftkeyword(value):
         return "must not be a Python keyword"
     if value in RESERVED_SLUGS:
-        return "is taken by a Raster Vision package (rastervision.%s)" % value
+        return f"is taken by a Raster Vision package (rastervision.{value})"
     return None
 
 
 def check_identifier(value):
-    if not (value.isidentifier() and value.isascii()) or keyword.iskeyword(value):
+    if (
+        not isinstance(value, str)
+        or not (value.isidentifier() and value.isascii())
+        or keyword.iskeyword(value)
+    ):
         return "must give a valid ASCII Python identifier that is not a keyword"
     return None
 
@@ -91,10 +129,10 @@ def check_backend_name(value):
     error = check_text(value)
     if error:
         return error
-    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9 _-]*", value.strip()):
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9 _-]*", value.strip()) or len(value) > 64:
         return (
             "must start with a letter and use only letters, digits, spaces, "
-            "- and _ (it names classes and a module)"
+            "- and _, at most 64 characters (it names classes and a module)"
         )
     return None
 
@@ -120,7 +158,7 @@ def check_image_name(value):
 
 
 def check_profile(value):
-    if value in (".", "..") or not PROFILE.fullmatch(value or ""):
+    if not isinstance(value, str) or value in (".", "..") or not PROFILE.fullmatch(value):
         return (
             "must be a plain file name: letters, digits, . _ -, no path "
             "separators, not . or .., at most 64 characters"
@@ -144,14 +182,17 @@ def check_choice(choices):
 
 
 def check_email(value):
-    if not isinstance(value, str) or not EMAIL.fullmatch(value) or len(value) > MAX_TEXT:
-        return "must look like name@example.com"
+    if not isinstance(value, str) or not EMAIL.fullmatch(value) or len(value) > 254:
+        return (
+            "must be an e-mail address such as name@example.com (ASCII, as an "
+            "HTML form accepts it)"
+        )
     return None
 
 
 VERSION_RULE = "must be a PEP 440 version such as 0.1.0"
 CHECKS = {
-    "plugin_name": check_text,
+    "plugin_name": check_name,
     "plugin_slug": check_slug,
     "backend_name": check_backend_name,
     "__backend_class": check_identifier,
@@ -187,24 +228,98 @@ CHECKS = {
 }
 
 
-def validate(answers):
-    """Return one message per bad answer: question, value and rule."""
+def show(value, limit=80):
+    """``repr`` of an answer for a message, shortened when very long."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 20]}... ({len(value)} characters)"
+
+
+def template_defaults(answers):
+    """The template's own cookiecutter.json values, or None if unreadable."""
+    try:
+        path = Path(answers["_repo_dir"]) / "cookiecutter.json"
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (KeyError, TypeError, OSError, ValueError):
+        return None
+
+
+def validate(answers, given=None, defaults=None):
+    """Return one message per bad answer: question, value and rule.
+
+    ``given`` holds the answers as they were given, before cookiecutter rendered
+    them, and ``defaults`` the template's cookiecutter.json: a given answer that
+    is not the template's own default but holds Jinja markup is rejected even if
+    cookiecutter already evaluated it to something harmless-looking.
+    """
     errors = []
     for field, check in CHECKS.items():
+        label = field.lstrip("_")
         value = answers.get(field)
-        problem = check(value) if value is not None else "is missing"
+        raw = (given or {}).get(field)
+        typed = defaults is not None and isinstance(raw, str) and raw != defaults.get(field)
+        if typed and has_markup(raw):
+            errors.append(f"{label} = {show(raw)} (evaluated to {show(value)}): {MARKUP_RULE}")
+            continue
+        if value is None:
+            problem = "is missing"
+        elif has_markup(value):
+            problem = MARKUP_RULE
+        else:
+            problem = check(value)
         if problem:
-            label = field.lstrip("_")
-            errors.append(f"{label} = {value!r}: {problem}")
+            # Show the answer as given (Jinja turns \r\n into \n, for one).
+            errors.append(f"{label} = {show(raw if typed else value)}: {problem}")
     return errors
 
 
-def main(answers):
-    errors = validate(answers)
+def forget_replay(answers, replay_dir):
+    """Remove the replay file cookiecutter wrote for this rejected bake.
+
+    Cookiecutter saves every bake's answers to <replay_dir>/<template>.json
+    before any hook runs. A rejected bake should leave nothing in the user's
+    home, so the file goes, but only if it holds exactly this bake's answers,
+    and its folder too if that is then empty.
+    """
+    repo_dir = answers.get("_repo_dir")
+    if not repo_dir or not replay_dir:
+        return
+    replay = os.path.join(replay_dir, os.path.basename(os.path.abspath(repo_dir)) + ".json")
+    try:
+        with open(replay, encoding="utf-8") as f:
+            saved = json.load(f).get("cookiecutter", {})
+        if saved.get("_repo_dir") == repo_dir and saved.get("plugin_slug") == answers.get("plugin_slug"):
+            os.remove(replay)
+            if not os.listdir(replay_dir):
+                os.rmdir(replay_dir)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def user_replay_dir():
+    """Cookiecutter's replay folder, as the running cookiecutter configures it."""
+    try:
+        from cookiecutter.config import get_user_config
+    except ImportError:
+        return None
+    try:
+        return get_user_config().get("replay_dir")
+    except Exception:
+        return None
+
+
+def main(answers, given=None, replay_dir=None):
+    if hasattr(sys.stderr, "reconfigure"):
+        sys.stderr.reconfigure(errors="backslashreplace")
+    defaults = template_defaults(answers) if given else None
+    errors = validate(answers, given, defaults)
     for error in errors:
         print(f"ERROR: {error}", file=sys.stderr)
+    if errors:
+        forget_replay(answers, replay_dir or user_replay_dir())
     return 1 if errors else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(json.loads({{ cookiecutter | tojson | tojson }})))
+    sys.exit(main(json.loads({{ cookiecutter | tojson | tojson }}), json.loads({{ _cookiecutter | default({}) | tojson | tojson }})))  # noqa: F821

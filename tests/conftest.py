@@ -79,8 +79,16 @@ def make_project_venv(project: Path, name: str, extras: str = "test") -> Path:
     subprocess.run([uv(), "venv", "--seed", "-q", str(venv)], check=True)
     python = venv / "bin" / "python"
     subprocess.run(
-        [uv(), "pip", "install", "-q", "--python", str(python),
-         f"rastervision_core=={RV_VERSION}", "pytest"],
+        [
+            uv(),
+            "pip",
+            "install",
+            "-q",
+            "--python",
+            str(python),
+            f"rastervision_core=={RV_VERSION}",
+            "pytest",
+        ],
         check=True,
     )
     subprocess.run(

@@ -142,7 +142,9 @@ def test_names_reach_every_file(baked):
     assert '"rastervision_core==0.31.1"' in pyproject
     init = (project / f"src/rastervision/{slug}/__init__.py").read_text()
     assert f'PLUGIN_NAME = "rastervision.{slug}"' in init
-    config = (project / f"src/rastervision/{slug}/{names['module']}_config.py").read_text()
+    config = (
+        project / f"src/rastervision/{slug}/{names['module']}_config.py"
+    ).read_text()
     assert f'@register_config("{slug}.{names["module"]}")' in config
     image = answers.get("docker_image", slug.replace("_", "-"))
     assert f"IMAGE='{image}'" in (project / "scripts/build").read_text()
@@ -186,7 +188,9 @@ BAD_ANSWERS = [
 @pytest.mark.parametrize(
     "answers, field, rule",
     BAD_ANSWERS,
-    ids=[f"{field}={next(iter(answers.values()))}" for answers, field, _ in BAD_ANSWERS],
+    ids=[
+        f"{field}={next(iter(answers.values()))}" for answers, field, _ in BAD_ANSWERS
+    ],
 )
 def test_bad_answer_stops_the_bake_and_leaves_nothing(
     tmp_path, capfd, fake_home, answers, field, rule
@@ -198,7 +202,9 @@ def test_bad_answer_stops_the_bake_and_leaves_nothing(
             str(REPO), no_input=True, extra_context=answers, output_dir=str(output_dir)
         )
     errors = [
-        line for line in capfd.readouterr().err.splitlines() if line.startswith("ERROR: ")
+        line
+        for line in capfd.readouterr().err.splitlines()
+        if line.startswith("ERROR: ")
     ]
     value = next(iter(answers.values()))
     assert errors[0] == f"ERROR: {field} = {value!r}: " + errors[0].split(": ", 2)[2]
@@ -215,9 +221,15 @@ def test_answer_outside_its_choices_is_refused_by_cookiecutter(
 ):
     """Cookiecutter checks choice answers itself, before any hook runs."""
     field, value = next(iter(answers.items()))
-    with pytest.raises(ValueError, match=f"{value} provided for choice variable {field}"):
-        cookiecutter(str(REPO), no_input=True, extra_context=answers, output_dir=str(tmp_path))
-    assert list(tmp_path.iterdir()) == [tmp_path / "home"]
+    output_dir = tmp_path / "out"
+    output_dir.mkdir()
+    with pytest.raises(
+        ValueError, match=f"{value} provided for choice variable {field}"
+    ):
+        cookiecutter(
+            str(REPO), no_input=True, extra_context=answers, output_dir=str(output_dir)
+        )
+    assert list(output_dir.iterdir()) == []
     assert list(fake_home.iterdir()) == []
 
 
@@ -238,7 +250,12 @@ def test_generated_project_tests_pass(bake, combination, tmp_path):
     if combination == "defaults":
         # The benchmark prints figures; here it only has to run and print them all.
         result = subprocess.run(
-            [str(venv / "bin" / "python"), "benchmarks/vegas_speed.py", "--repeat", "1"],
+            [
+                str(venv / "bin" / "python"),
+                "benchmarks/vegas_speed.py",
+                "--repeat",
+                "1",
+            ],
             cwd=project,
             env=venv_env(venv, TMPDIR=str(tmp_path)),
             capture_output=True,

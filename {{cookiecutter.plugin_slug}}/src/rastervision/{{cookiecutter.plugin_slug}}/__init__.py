@@ -1,4 +1,4 @@
-"""{{ cookiecutter.plugin_name.strip() }}: a Raster Vision backend plugin.
+"""{{ cookiecutter.plugin_name.strip() | replace('\\', '\\\\') | replace('"', '\\"') }}: a Raster Vision backend plugin.
 
 Raster Vision imports this package in every process (it finds it inside the
 ``rastervision`` namespace package) and calls :func:`register_plugin`. Keep the

@@ -395,8 +395,6 @@ REJECTED = {
         "project_description",
         {"project_description": "y" * 10_000},
     ),
-    "quotes-in-derived-slug": ("plugin_slug", {"plugin_name": "O'Brien's Plugin"}),
-    "accents-in-derived-slug": ("plugin_slug", {"plugin_name": "Éclair"}),
     "case-in-slug": ("plugin_slug", {"plugin_slug": "Noop_Plugin"}),
     "separator-in-slug": (
         "plugin_slug",
@@ -477,8 +475,14 @@ def test_slug_with_a_path_separator_leaves_nothing(slug, baker, capfd):
     assert not (bake.where.parent / "escape").exists()
 
 
-def test_names_differing_by_case_or_separator_give_the_same_code(baker):
-    """Plugin and backend names map to one slug / class, whatever their spelling."""
+def test_names_differing_by_case_or_separator_give_the_same_package(baker):
+    """Spellings of one name give one slug and module; class names keep the
+    capitals as typed (XGBoost stays XGBoost) and drop a trailing "backend"."""
+    expected_class = {
+        "my backend": "MyBackend",
+        "My-Backend": "MyBackend",
+        "MY_BACKEND": "MYBackend",
+    }
     projects = []
     for name, backend in [
         ("My Plugin", "my backend"),
@@ -487,29 +491,26 @@ def test_names_differing_by_case_or_separator_give_the_same_code(baker):
     ]:
         bake = baker(plugin_name=name, backend_name=backend, project_description="same")
         ctx = bake.context()
-        assert (
-            ctx["plugin_slug"],
-            ctx["__backend_class"],
-            ctx["__backend_module"],
-        ) == (
+        assert (ctx["plugin_slug"], ctx["__backend_module"]) == (
             "my_plugin",
-            "MyBackendBackend",
-            "my_backend_backend",
+            "my_backend",
         )
+        assert ctx["__backend_class"] == expected_class[backend]
         projects.append(bake.project)
     trees = [
-        {
-            p.relative_to(root): p.read_bytes()
-            for p in sorted(root.rglob("*"))
-            if p.is_file()
-        }
+        {p.relative_to(root) for p in sorted(root.rglob("*")) if p.is_file()}
         for root in projects
     ]
-    readme = Path("README.md")
-    for tree in trees[1:]:
-        assert tree.keys() == trees[0].keys()
-        differing = {k for k in tree if tree[k] != trees[0][k]}
-        assert differing <= {readme, Path("src/rastervision/my_plugin/__init__.py")}
+    assert trees[0] == trees[1] == trees[2]
+    first, second = (
+        {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+        for root in projects[:2]
+    )
+    differing = {k for k in first if first[k] != second[k]}
+    assert differing <= {
+        Path("README.md"),
+        Path("src/rastervision/my_plugin/__init__.py"),
+    }
 
 
 def test_re_rendering_stored_answers_gives_the_same_project(baker, tmp_path):
@@ -775,3 +776,19 @@ def test_markdown_escaping_matches_commonmark():
     assert re.search(
         r"^# Noop Plugin$", template.render(a="Noop Plugin", b="x"), re.MULTILINE
     )
+
+
+@pytest.mark.parametrize(
+    "plugin_name, slug",
+    [
+        ("O'Brien's Plugin", "o_brien_s_plugin"),
+        ("Éclair", "eclair"),
+        ("Crop Mapper v2.0", "crop_mapper_v2_0"),
+    ],
+)
+def test_slug_derived_from_any_name_is_a_valid_package(baker, plugin_name, slug):
+    """The default slug is slugified: quotes, accents and dots need no retyping."""
+    bake = baker(plugin_name=plugin_name)
+    assert bake.error is None
+    assert bake.context()["plugin_slug"] == slug
+    assert (bake.project / "src" / "rastervision" / slug / "__init__.py").is_file()

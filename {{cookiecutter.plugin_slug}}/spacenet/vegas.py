@@ -170,33 +170,49 @@ def build_scene(
     )
 
 
+def get_class_config(target: str, task_type: str) -> ClassConfig:
+    """The target class, plus background where cells or pixels can lack it."""
+    class_name = LAYOUTS[target]["class_name"]
+    if task_type == OBJECT_DETECTION:
+        return ClassConfig(names=[class_name], colors=["orange"])
+    if task_type == SEMANTIC_SEGMENTATION:
+        # Background doubles as the null class: no extra "null" class is added.
+        return ClassConfig(
+            names=[class_name, "background"],
+            colors=["orange", "black"],
+            null_class="background",
+        )
+    return ClassConfig(names=[class_name, "background"], colors=["orange", "black"])
+
+
+def get_window_sampling(test: bool, sampling_class=WindowSamplingConfig):
+    """Sliding windows over whole scenes; a test run takes a few random chips."""
+    if test:
+        return sampling_class(
+            method="random", size=CHIP_SIZE, max_windows=TEST_MAX_CHIPS_PER_SCENE
+        )
+    return sampling_class(size=CHIP_SIZE, stride=CHIP_SIZE)
+
+
 def get_pipeline_options(task_type: str, test: bool):
     """Pipeline class, chip options and predict options for a task."""
     if task_type == CHIP_CLASSIFICATION:
         # Eval matches predicted cells to label cells exactly: same size, no overlap.
         return (
             ChipClassificationConfig,
-            ChipOptions(
-                sampling=WindowSamplingConfig(size=CHIP_SIZE, stride=CHIP_SIZE)
-            ),
+            ChipOptions(sampling=get_window_sampling(test)),
             PredictOptions(chip_sz=CHIP_SIZE, stride=CHIP_SIZE),
         )
     if task_type == SEMANTIC_SEGMENTATION:
         return (
             SemanticSegmentationConfig,
-            SemanticSegmentationChipOptions(
-                sampling=WindowSamplingConfig(size=CHIP_SIZE, stride=CHIP_SIZE)
-            ),
+            SemanticSegmentationChipOptions(sampling=get_window_sampling(test)),
             SemanticSegmentationPredictOptions(chip_sz=CHIP_SIZE),
         )
     return (
         ObjectDetectionConfig,
         ObjectDetectionChipOptions(
-            sampling=ObjectDetectionWindowSamplingConfig(
-                method="random",
-                size=CHIP_SIZE,
-                max_windows=TEST_MAX_CHIPS_PER_SCENE if test else 50,
-            )
+            sampling=get_window_sampling(test, ObjectDetectionWindowSamplingConfig)
         ),
         ObjectDetectionPredictOptions(chip_sz=CHIP_SIZE),
     )
@@ -255,11 +271,8 @@ def get_config(
         train_ids = train_ids[:TEST_MAX_TRAIN_SCENES]
         validation_ids = validation_ids[:TEST_MAX_VALIDATION_SCENES]
 
-    class_name = LAYOUTS[target]["class_name"]
     dataset = DatasetConfig(
-        class_config=ClassConfig(
-            names=[class_name, "background"], colors=["orange", "black"]
-        ),
+        class_config=get_class_config(target, task_type),
         train_scenes=[build_scene(raw_uri, target, task_type, i) for i in train_ids],
         validation_scenes=[
             build_scene(raw_uri, target, task_type, i) for i in validation_ids
@@ -268,13 +281,10 @@ def get_config(
     pipeline_class, chip_options, predict_options = get_pipeline_options(
         task_type, test
     )
-    backend = {{ cookiecutter.__backend_class }}Config(
-        max_chips_per_scene=TEST_MAX_CHIPS_PER_SCENE if test else None
-    )
     return pipeline_class(
         root_uri=root_uri,
         dataset=dataset,
-        backend=backend,
+        backend={{ cookiecutter.__backend_class }}Config(),
         chip_options=chip_options,
         predict_options=predict_options,
     )

@@ -42,7 +42,7 @@ def test_rastervision_cli_loads_with_the_plugin():
 
 
 def test_config_survives_a_json_round_trip():
-    config = {{ cookiecutter.__backend_class }}Config(max_chips_per_scene=3)
+    config = {{ cookiecutter.__backend_class }}Config(predict_class_id=1)
     saved = json.loads(config.json())
     assert saved["type_hint"] == TYPE_HINT
     loaded = build_config(saved)

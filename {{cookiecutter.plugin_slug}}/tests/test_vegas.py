@@ -7,7 +7,9 @@ import sys
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
+import rasterio
 from rastervision.pipeline.config import build_config, upgrade_config
 from rastervision.pipeline.file_system import file_to_json
 
@@ -56,13 +58,31 @@ def vegas_args(raw_uri, root_uri, task_type, test="True"):
     ]
 
 
-def assert_outputs(root):
+def assert_outputs(root, task_type="chip_classification"):
+    """Eval, bundle and model exist, and the predictions are the model's."""
     eval_json = json.loads(
         (root / "eval" / "validation_scenes" / "eval.json").read_text()
     )
     assert eval_json["overall"], "eval.json has no overall metrics"
     with zipfile.ZipFile(root / "bundle" / "model-bundle.zip") as bundle:
         assert {"pipeline-config.json", "model-bundle.zip"} <= set(bundle.namelist())
+    with zipfile.ZipFile(root / "train" / "model-bundle.zip") as bundle:
+        model = json.loads(bundle.read("model.json"))
+    assert sum(model["class_counts"]) > 0, "train saw no labelled chips"
+    class_id = model["predict_class_id"]
+    predictions = sorted((root / "predict").iterdir())
+    assert predictions, "predict wrote nothing"
+    for prediction in predictions:
+        if task_type == "semantic_segmentation":
+            with rasterio.open(prediction / "labels.tif") as labels:
+                assert np.unique(labels.read()).tolist() == [class_id]
+            continue
+        features = json.loads(prediction.read_text())["features"]
+        if task_type == "chip_classification":
+            assert features
+            assert {f["properties"]["class_id"] for f in features} == {class_id}
+        else:
+            assert features == [], "the constant model predicts no boxes"
 
 
 @pytest.mark.parametrize("task_type", TASK_TYPES)
@@ -103,7 +123,7 @@ def test_inprocess_run_completes(raw_uri, tmp_path, task_type):
     rastervision(
         "run", "inprocess", *vegas_args(raw_uri, root, task_type), tmp_path=tmp_path
     )
-    assert_outputs(root)
+    assert_outputs(root, task_type)
 
 
 def test_roads_segmentation_completes(raw_uri, tmp_path):
@@ -111,7 +131,7 @@ def test_roads_segmentation_completes(raw_uri, tmp_path):
     args = vegas_args(raw_uri, root, "semantic_segmentation")
     args[args.index("buildings")] = "roads"
     rastervision("run", "inprocess", *args, tmp_path=tmp_path)
-    assert_outputs(root)
+    assert_outputs(root, "semantic_segmentation")
 
 
 def test_scene_without_buildings_does_not_crash(raw_uri, tmp_path):

@@ -28,8 +28,11 @@ class EmptySafeChipClassificationLabelSourceConfig(ChipClassificationLabelSource
     """Configure an :class:`EmptySafeChipClassificationLabelSource`."""
 
     def build(self, class_config, crs_transformer, bbox=None, tmp_dir=None):
+        """As Raster Vision's own build, but with the empty-safe label source."""
         if self.vector_source is None:
             raise ValueError("Cannot build with a None vector_source.")
+        if self.infer_cells and self.cell_sz is None and not self.lazy:
+            raise ValueError("Cannot build with infer_cells=True and cell_sz=None.")
         vector_source = self.vector_source.build(class_config, crs_transformer)
         return EmptySafeChipClassificationLabelSource(
             self, vector_source, bbox=bbox, lazy=self.lazy

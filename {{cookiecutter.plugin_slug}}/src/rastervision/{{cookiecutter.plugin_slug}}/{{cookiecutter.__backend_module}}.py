@@ -1,12 +1,18 @@
 """The {{ cookiecutter.__backend_class }}: a backend that learns (almost) nothing.
 
 It implements the whole Raster Vision backend contract for the three pipelines
-(chip classification, semantic segmentation, object detection) so every command
-runs end to end: ``chip`` writes real chips and labels, ``train`` reads them and
-saves a model, ``predict`` returns labels of the right type. The "model" only
-counts how often each class occurs; predictions are constant (the most frequent
-class) or, for object detection, empty. Replace :meth:`train` and
-:meth:`predict_scene` with your own model.
+(chip classification, semantic segmentation, object detection), so every
+command runs end to end on real data:
+
+- ``chip`` samples windows from each scene and saves each chip with its label;
+- ``train`` reads those chips back (:meth:`iter_samples`) and saves a model;
+- ``predict`` slides a window over each scene, batches the chips through
+  :meth:`predict_chips` and turns the results into Raster Vision labels.
+
+The "model" is a constant: it predicts the most frequent class of the training
+chips everywhere (no boxes, for object detection). To plug in your own model,
+replace :meth:`train` and :meth:`predict_chips`; the rest is plumbing you can
+keep.
 """
 
 import json
@@ -27,7 +33,6 @@ from rastervision.core.data_sample import DataSample
 from rastervision.core.rv_pipeline import (
     ChipClassificationConfig,
     ObjectDetectionConfig,
-    SemanticSegmentationConfig,
     WindowSamplingMethod,
 )
 from rastervision.pipeline.file_system import (
@@ -46,10 +51,13 @@ MODEL_FILENAME = "model.json"
 
 
 class {{ cookiecutter.__backend_class }}SampleWriter(SampleWriter):
-    """Writes chips and their labels as .npz files, zipped into the chip folder.
+    """Writes each chip and its label as an .npz file, zipped into the chip folder.
 
-    Each chip command writes one zip named by a UUID, so several chip jobs
-    (``rastervision run ... --splits N``) never overwrite each other.
+    An .npz holds ``chip`` (H, W, C) and either ``label`` (chip classification:
+    a class id; semantic segmentation: an (H, W) array of class ids) or
+    ``boxes`` ((N, 4) ymin, xmin, ymax, xmax in chip pixels) with ``class_ids``
+    (object detection). Each chip command writes one zip named by a UUID, so
+    several chip jobs (``--splits N``) never overwrite each other.
     """
 
     def __init__(self, output_uri: str, tmp_dir: str):
@@ -68,16 +76,16 @@ class {{ cookiecutter.__backend_class }}SampleWriter(SampleWriter):
             upload_or_copy(zip_path, self.output_uri)
 
     def write_sample(self, sample: DataSample):
-        """Save one chip with its class ids (and boxes, for object detection)."""
-        class_ids, boxes = _label_arrays(sample.label)
+        """Save one chip with its label, under a folder named by its split."""
+        if isinstance(sample.label, tuple):
+            boxes, class_ids = sample.label
+            label = {"boxes": boxes, "class_ids": class_ids}
+        else:
+            label = {"label": sample.label}
         split_dir = join(self.sample_dir, sample.split)
         make_dir(split_dir)
-        np.savez(
-            join(split_dir, f"{sample.scene_id}-{self.num_samples}.npz"),
-            chip=sample.chip,
-            class_ids=class_ids,
-            boxes=boxes,
-        )
+        path = join(split_dir, f"{sample.scene_id}-{self.num_samples}.npz")
+        np.savez(path, chip=sample.chip, **label)
         self.num_samples += 1
 
 
@@ -93,6 +101,8 @@ class {{ cookiecutter.__backend_class }}(Backend):
     @property
     def num_classes(self) -> int:
         return len(self.pipeline_config.dataset.class_config)
+
+    # chip
 
     def get_sample_writer(self) -> {{ cookiecutter.__backend_class }}SampleWriter:
         output_uri = join(self.pipeline_config.chip_uri, f"{uuid.uuid4()}.zip")
@@ -121,26 +131,31 @@ class {{ cookiecutter.__backend_class }}(Backend):
                         )
 
     def _training_windows(self, scene, chip_options) -> list[Box]:
+        """Windows per the chip options' sampling: sliding, or random squares.
+
+        Covers ``size``, ``stride``, ``padding``, ``max_windows`` and the AOI;
+        other sampling options (size limits, negative-chip ratios) are left to
+        your backend if it needs them.
+        """
         sampling = chip_options.sampling
         if isinstance(sampling, dict):
             sampling = sampling[scene.id]
-        extent = scene.extent
+        size = sampling.size if isinstance(sampling.size, int) else sampling.size[0]
         if sampling.method == WindowSamplingMethod.sliding:
-            windows = extent.get_windows(
-                sampling.size,
+            windows = scene.extent.get_windows(
+                size,
                 sampling.stride,
                 padding=sampling.padding,
                 pad_direction=sampling.pad_direction,
             )
         else:
-            size = sampling.size if isinstance(sampling.size, int) else sampling.size[0]
             windows = [
-                extent.make_random_square(size) for _ in range(sampling.max_windows)
+                scene.extent.make_random_square(size)
+                for _ in range(sampling.max_windows)
             ]
         if scene.aoi_polygons:
             windows = Box.filter_by_aoi(windows, scene.aoi_polygons)
-        limit = self.backend_config.max_chips_per_scene
-        return windows if limit is None else windows[:limit]
+        return windows
 
     def _window_label(self, scene, window: Box, chip_options):
         """The label of one window: a class id, an (H, W) array, or boxes."""
@@ -153,6 +168,21 @@ class {{ cookiecutter.__backend_class }}(Backend):
             return boxes, labels.get_class_ids()
         return scene.label_source[window]
 
+    # train
+
+    def iter_samples(self, split: str):
+        """Yield the saved chips of one split ("train" or "valid") as dicts.
+
+        Each dict has the arrays described in
+        :class:`{{ cookiecutter.__backend_class }}SampleWriter`.
+        """
+        for zip_uri in list_paths(self.pipeline_config.chip_uri, ext=".zip"):
+            with zipfile.ZipFile(download_if_needed(zip_uri, self.tmp_dir)) as chips:
+                for name in chips.namelist():
+                    if name.startswith(f"{split}/"):
+                        with chips.open(name) as f, np.load(f) as sample:
+                            yield dict(sample)
+
     def train(self, source_bundle_uri: str | None = None) -> None:
         """Count the classes of the training chips and save that as the model.
 
@@ -160,34 +190,25 @@ class {{ cookiecutter.__backend_class }}(Backend):
         has nothing to fine-tune, so it is ignored here.
         """
         class_counts = Counter()
-        num_samples = Counter()
-        for zip_uri in list_paths(self.pipeline_config.chip_uri, ext=".zip"):
-            with zipfile.ZipFile(download_if_needed(zip_uri, self.tmp_dir)) as chips:
-                for name in chips.namelist():
-                    split = name.split("/")[0]
-                    num_samples[split] += 1
-                    if split == "train":
-                        with chips.open(name) as f:
-                            class_ids = np.load(f)["class_ids"]
-                        class_counts.update(class_ids.ravel().tolist())
-        model = {
-            "class_counts": [class_counts[i] for i in range(self.num_classes)],
-            "num_samples": dict(num_samples),
-        }
-        self._save_model(model)
+        for sample in self.iter_samples("train"):
+            class_ids = sample.get("class_ids", sample.get("label"))
+            class_counts.update(np.ravel(class_ids).tolist())
+        counts = [class_counts[i] for i in range(self.num_classes)]
+        predict_class_id = self.backend_config.predict_class_id
+        if predict_class_id is None:
+            predict_class_id = int(np.argmax(counts)) if any(counts) else 0
+        self._save_model({"class_counts": counts, "predict_class_id": predict_class_id})
 
     def _save_model(self, model: dict) -> None:
-        train_dir = join(self.tmp_dir, "train")
-        make_dir(train_dir)
-        model_path = join(train_dir, MODEL_FILENAME)
-        with open(model_path, "w") as f:
-            json.dump(model, f, indent=2)
+        """Write the model into train/model-bundle.zip, the file RV bundles."""
         bundle_path = join(self.tmp_dir, MODEL_BUNDLE_FILENAME)
         with zipfile.ZipFile(bundle_path, "w") as bundle:
-            bundle.write(model_path, MODEL_FILENAME)
+            bundle.writestr(MODEL_FILENAME, json.dumps(model, indent=2))
         upload_or_copy(
             bundle_path, join(self.pipeline_config.train_uri, MODEL_BUNDLE_FILENAME)
         )
+
+    # predict
 
     def load_model(self, uri: str | None = None) -> None:
         """Load the model saved by :meth:`train` (or the one inside a bundle)."""
@@ -196,39 +217,49 @@ class {{ cookiecutter.__backend_class }}(Backend):
         with zipfile.ZipFile(download_if_needed(uri, self.tmp_dir)) as bundle:
             self.model = json.loads(bundle.read(MODEL_FILENAME))
 
-    @property
-    def majority_class_id(self) -> int:
-        counts = self.model["class_counts"]
-        return int(np.argmax(counts)) if any(counts) else 0
+    def predict_chips(self, chips: np.ndarray) -> list:
+        """Predict a batch of chips (N, H, W, C): replace this with your model.
+
+        Returns one prediction per chip: class scores (chip classification),
+        an (H, W) array of class ids (semantic segmentation), or a dict of
+        ``boxes`` (ymin, xmin, ymax, xmax in chip pixels), ``class_ids`` and
+        ``scores`` (object detection).
+        """
+        class_id = self.model["predict_class_id"]
+        if isinstance(self.pipeline_config, ChipClassificationConfig):
+            return [np.eye(self.num_classes)[class_id] for _ in chips]
+        if isinstance(self.pipeline_config, ObjectDetectionConfig):
+            no_boxes = {
+                "boxes": np.zeros((0, 4)),
+                "class_ids": np.zeros(0, dtype=int),
+                "scores": np.zeros(0),
+            }
+            return [no_boxes for _ in chips]
+        return [np.full(chip.shape[:2], class_id, dtype=np.uint8) for chip in chips]
 
     def predict_scene(self, scene, predict_options):
-        """Predict the most frequent training class everywhere (no boxes for OD)."""
-        if self.model is None:
-            self.load_model()
+        """Slide a window over the scene and turn the predictions into labels."""
+        windows = scene.extent.get_windows(
+            predict_options.chip_sz, predict_options.stride
+        )
+        predictions = []
+        for start in range(0, len(windows), predict_options.batch_sz):
+            batch = windows[start : start + predict_options.batch_sz]
+            chips = np.stack([scene.raster_source[window] for window in batch])
+            predictions.extend(self.predict_chips(chips))
         if isinstance(self.pipeline_config, ChipClassificationConfig):
-            windows = scene.extent.get_windows(
-                predict_options.chip_sz, predict_options.stride
+            return ChipClassificationLabels.from_predictions(windows, predictions)
+        if isinstance(self.pipeline_config, ObjectDetectionConfig):
+            labels = ObjectDetectionLabels.from_predictions(windows, predictions)
+            return ObjectDetectionLabels.prune_duplicates(
+                labels,
+                score_thresh=predict_options.score_thresh,
+                merge_thresh=predict_options.merge_thresh,
             )
-            scores = np.eye(self.num_classes)[self.majority_class_id]
-            return ChipClassificationLabels.from_predictions(
-                windows, [scores] * len(windows)
-            )
-        if isinstance(self.pipeline_config, SemanticSegmentationConfig):
-            labels = SemanticSegmentationLabels.make_empty(
-                scene.extent, self.num_classes
-            )
-            labels.mask_fill(
-                scene.extent,
-                np.ones(scene.extent.size, dtype=bool),
-                self.majority_class_id,
-            )
-            return labels
-        return ObjectDetectionLabels.make_empty()
-
-
-def _label_arrays(label) -> tuple[np.ndarray, np.ndarray]:
-    """Class ids and (N, 4) boxes of a window's label, whatever the task."""
-    if isinstance(label, tuple):
-        boxes, class_ids = label
-        return np.asarray(class_ids), np.asarray(boxes, dtype=float).reshape(-1, 4)
-    return np.atleast_1d(np.asarray(label)), np.zeros((0, 4))
+        return SemanticSegmentationLabels.from_predictions(
+            windows,
+            predictions,
+            extent=scene.extent,
+            num_classes=self.num_classes,
+            crop_sz=predict_options.crop_sz,
+        )

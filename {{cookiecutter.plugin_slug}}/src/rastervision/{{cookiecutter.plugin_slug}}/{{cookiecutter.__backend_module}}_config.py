@@ -20,10 +20,10 @@ class {{ cookiecutter.__backend_class }}Config(BackendConfig):
     pipeline-config.json and in the model bundle.
     """
 
-    max_chips_per_scene: int | None = Field(
+    predict_class_id: int | None = Field(
         None,
-        description="Write at most this many chips per scene (None: all windows). "
-        "Keeps test runs small.",
+        description="The class the model predicts everywhere; None: the most "
+        "frequent class of the training chips.",
     )
 
     def build(self, pipeline, tmp_dir):

@@ -7,9 +7,12 @@ Two kinds of tests:
   their errors when ``RASTER_VISION_DATA_DIR`` is unset or missing;
 * container tests, with the generated files unmodified and ``docker`` resolving
   to podman configured by tests/containers/ (env.sh): build the CPU and GPU
-  images ``FROM`` the local stand-in for the Raster Vision image, run the Vegas
-  experiment inside a container through scripts/console, check what the image
-  holds, and time a rebuild after a backend edit (benchmarks/docker_rebuild.py).
+  images ``FROM`` the local stand-in for the Raster Vision image (the GPU one
+  from a variant of it with a ``bash -l -c`` entrypoint), check that both run a
+  command given as separate words (Docker's argv form, which AWS Batch uses), run
+  the generated README's Vegas command inside a container through
+  scripts/console, check what the image holds, and time a rebuild after a
+  backend edit (benchmarks/docker_rebuild.py).
 
 The container tests need root and ``tests/containers/setup.sh`` (podman and the
 stand-in image); ``tests/run.sh`` runs that set-up when it runs as root and then
@@ -140,10 +143,8 @@ def test_console_dry_run_gpu_port_command_and_repo_dir(spaced, tmp_path):
     assert not any("docs" in m or "notes" in m for m in mounts)
     assert options(argv, "--gpus") == ["all"]
     assert options(argv, "-p") == ["8899:8899"]
-    # The entrypoint is `bash -l -c`: the command is one string that bash splits
-    # back into exactly the words given.
-    assert argv[-2] == "noop-plugin-gpu"
-    assert shlex.split(argv[-1]) == command
+    # The image has no entrypoint: the command's words go to docker unchanged.
+    assert argv[-len(command) - 1 :] == ["noop-plugin-gpu", *command]
 
 
 def test_console_relative_data_dir_is_made_absolute(spaced):
@@ -215,15 +216,15 @@ def test_jupyter_dry_run(spaced):
     assert options(argv, "-p") == ["8888:8888"]
     assert f"{home}/.aws:/root/.aws:ro" in options(argv, "-v")
     assert f"{project}/notebooks:/opt/notebooks" in options(argv, "-v")
-    assert argv[-2] == "noop-plugin-cpu"
-    command = shlex.split(argv[-1])
+    command = argv[argv.index("noop-plugin-cpu") + 1 :]
     assert command[:2] == ["jupyter", "notebook"]
     assert command[command.index("--port") + 1] == "8888"
     assert command[command.index("--notebook-dir") + 1] == "/opt/notebooks"
     argv = dry_run(project, "jupyter", "--gpu", "--port", "9999", env=env)
     assert options(argv, "-p") == ["9999:9999"]
     assert options(argv, "--gpus") == ["all"]
-    assert argv[-2] == "noop-plugin-gpu"
+    command = argv[argv.index("noop-plugin-gpu") + 1 :]
+    assert command[command.index("--port") + 1] == "9999"
 
 
 # --- containers ----------------------------------------------------------------
@@ -335,9 +336,44 @@ def build(project, env, images, image, kind):
 
 
 REGISTRY_CHECK = (
+    "bash",
+    "-c",
     "cd / && python -c 'from rastervision.pipeline import registry_; "
-    "print(sorted(registry_.plugin_versions))'"
+    "print(sorted(registry_.plugin_versions))'",
 )
+
+
+def readme_vegas_command(project):
+    """The generated README's command that runs Vegas in a container, as argv."""
+    blocks = re.findall(
+        r"```shell\n(.*?)```", (project / "README.md").read_text(), flags=re.DOTALL
+    )
+    found = [b for b in blocks if b.startswith("scripts/console bash -c ")]
+    assert len(found) == 1, blocks
+    argv = shlex.split(found[0])
+    assert argv[:3] == ["scripts/console", "bash", "-c"] and len(argv) == 4, argv
+    assert "-a root_uri /opt/data/out" in argv[3], argv
+    return argv
+
+
+def build_string_entrypoint_base(env, images, tmp_path):
+    """The stand-in with ENTRYPOINT ["bash", "-l", "-c"] (as Raster Vision's
+    Dockerfile has had since 2025, in no release): a base the generated
+    Dockerfile must not take that convention from."""
+    context = tmp_path / "string-entrypoint-base"
+    context.mkdir()
+    (context / "Containerfile").write_text(
+        f"FROM {env['RV_STANDIN_IMAGE']}\n"
+        'ENTRYPOINT ["bash", "-l", "-c"]\n'
+        'CMD ["bash"]\n'
+    )
+    tag = f"{unique_image()}-base:latest"
+    docker(env, "build", "--pull=never", "-t", tag, str(context))
+    images.append(tag)
+    # The variant really takes one string: argv words after the first are lost.
+    said = docker(env, "run", "--rm", tag, "echo", "lost").stdout
+    assert said.strip() == "", said
+    return tag
 
 
 def test_build_both_images_and_run_vegas_through_console(
@@ -347,35 +383,40 @@ def test_build_both_images_and_run_vegas_through_console(
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     image = unique_image()
+    env = podman_env(dict(os.environ))
+    string_base = build_string_entrypoint_base(env, images, tmp_path)
     # The bake writes the profile ~/.rastervision/noop_plugin, used below via -p.
-    baked = bake(docker_image=image)
+    baked = bake(docker_image=image, gpu_base_image=string_base)
     assert (home / ".rastervision" / SLUG).is_file()
     project = tmp_path / "my projects" / SLUG
     shutil.copytree(baked, project, symlinks=True)
-    env = podman_env(dict(os.environ))
 
-    # Both images build FROM the stand-in (the GPU base is the same tag by default),
-    # and in both Raster Vision's registry has the plugin.
+    # The CPU image builds FROM the stand-in, the GPU one FROM the variant with a
+    # string entrypoint. Both run a command given as words, as AWS Batch gives
+    # it (`python -m rastervision.pipeline.cli run_command ...`), default to a
+    # shell, and have the plugin in Raster Vision's registry.
     for kind in ("cpu", "gpu"):
         tag = build(project, env, images, image, kind)
-        plugins = docker(env, "run", "--rm", tag, REGISTRY_CHECK).stdout
+        said = docker(env, "run", "--rm", tag, "python", "-c", "print('ok')").stdout
+        assert said == "ok\n", said
+        config = json.loads(
+            docker(env, "image", "inspect", "--format", "{{json .Config}}", tag).stdout
+        )
+        assert not config.get("Entrypoint"), config
+        assert config["Cmd"] == ["bash"], config
+        plugins = docker(env, "run", "--rm", tag, *REGISTRY_CHECK).stdout
         assert f"'rastervision.{SLUG}'" in plugins, plugins
+    images.append(images.pop(images.index(string_base)))  # removed after its child
 
+    # The README's command, word for word.
     data = tmp_path / "rv data"
     data.mkdir()
-    vegas = (
-        "python spacenet/sample_data.py /opt/data/sample && "
-        f"rastervision -p {SLUG} run local spacenet/vegas.py "
-        "-a raw_uri /opt/data/sample -a root_uri /opt/data/out "
-        "-a target buildings -a task_type chip_classification -a test True"
-    )
+    command = readme_vegas_command(project)
     run_script(
         project,
         {**env, "RASTER_VISION_DATA_DIR": str(data)},
         "console",
-        "bash",
-        "-c",
-        vegas,
+        *command[1:],
     )
 
     out = data / "out"
@@ -412,7 +453,7 @@ def test_image_has_neither_git_nor_data(bake, engine, images):
             "test -d /opt/notebooks",
         ]
     )
-    docker(engine, "run", "--rm", tag, checks)
+    docker(engine, "run", "--rm", tag, "bash", "-c", checks)
 
 
 def test_backend_edit_rebuilds_in_seconds(engine):

@@ -3,7 +3,7 @@
 # podman with the settings that work on the test machines (no Docker engine):
 #
 #     source tests/containers/env.sh
-#     docker run --rm "$RV_STANDIN_IMAGE" "rastervision --help"
+#     docker run --rm "$RV_STANDIN_IMAGE" rastervision --help
 #
 # It is the single source of these settings: tests/containers/setup.sh sources it and
 # tests/containers/podman_env.py reads it (`bash -c 'source env.sh; env -0'`).

@@ -6,7 +6,7 @@ returns the resulting environment, e.g. for a pytest fixture::
     import os, subprocess
     from podman_env import podman_env
     env = podman_env(dict(os.environ))
-    subprocess.run(["docker", "run", "--rm", env["RV_STANDIN_IMAGE"], "rastervision --help"],
+    subprocess.run(["docker", "run", "--rm", env["RV_STANDIN_IMAGE"], "rastervision", "--help"],
                    env=env, check=True)
 """
 

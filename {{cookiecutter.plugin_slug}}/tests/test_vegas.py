@@ -134,19 +134,19 @@ def test_roads_segmentation_completes(raw_uri, tmp_path):
     assert_outputs(root, "semantic_segmentation")
 
 
-def test_scene_without_buildings_does_not_crash(raw_uri, tmp_path):
+@pytest.mark.parametrize("task_type", TASK_TYPES)
+def test_scene_without_buildings_does_not_crash(raw_uri, tmp_path, task_type):
     """Without test mode every scene is used, the empty one included."""
     root = tmp_path / "out"
-    args = vegas_args(raw_uri, root, "chip_classification", test="False")
+    args = vegas_args(raw_uri, root, task_type, test="False")
     rastervision("run", "inprocess", *args, tmp_path=tmp_path)
-    scene_ids = {
-        s.id for s in get_config("local", str(root), raw_uri=raw_uri).dataset.all_scenes
-    }
-    assert str(empty_scene_id(6)) in scene_ids
-    assert_outputs(root)
+    config = get_config("local", str(root), raw_uri=raw_uri, task_type=task_type)
+    assert str(empty_scene_id(6)) in {s.id for s in config.dataset.all_scenes}
+    assert_outputs(root, task_type)
 
 
-def test_run_local_with_profile_then_predict(raw_uri, tmp_path):
+@pytest.mark.parametrize("task_type", TASK_TYPES)
+def test_run_local_with_profile_then_predict(raw_uri, tmp_path, task_type):
     """`run local` starts a process per command: the plugin must be discovered."""
     profile_dir = tmp_path / "profiles"
     profile_dir.mkdir()
@@ -158,13 +158,13 @@ def test_run_local_with_profile_then_predict(raw_uri, tmp_path):
         "vegas-test",
         "run",
         "local",
-        *vegas_args(raw_uri, root, "chip_classification"),
+        *vegas_args(raw_uri, root, task_type),
         tmp_path=tmp_path,
         env=env,
     )
-    assert_outputs(root)
+    assert_outputs(root, task_type)
     image = next(Path(raw_uri).glob("spacenet/SN2_buildings/**/PS-RGB/*.tif"))
-    predictions = tmp_path / "predictions.json"
+    predictions = tmp_path / "predictions"
     rastervision(
         "predict",
         str(root / "bundle" / "model-bundle.zip"),
@@ -172,4 +172,8 @@ def test_run_local_with_profile_then_predict(raw_uri, tmp_path):
         str(predictions),
         tmp_path=tmp_path,
     )
-    assert json.loads(predictions.read_text())["features"]
+    if task_type == "semantic_segmentation":
+        assert (predictions / "labels.tif").is_file()
+    else:
+        features = json.loads(predictions.read_text())["features"]
+        assert bool(features) == (task_type == "chip_classification")

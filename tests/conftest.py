@@ -19,6 +19,11 @@ HOOKS = REPO / "hooks"
 RV_VERSION = "0.31.1"
 # Generated projects are installed into venvs under here, one per bake.
 VENV_ROOT = REPO / ".cache" / "venvs"
+# uv's and pip's download caches: kept in the repo, never in a home directory.
+INSTALL_ENV = {
+    "UV_CACHE_DIR": str(REPO / ".cache" / "uv"),
+    "PIP_CACHE_DIR": str(REPO / ".cache" / "pip"),
+}
 
 
 def load_hook(name):
@@ -76,7 +81,8 @@ def make_project_venv(project: Path, name: str, extras: str = "test") -> Path:
     if venv.exists():
         shutil.rmtree(venv)
     VENV_ROOT.mkdir(parents=True, exist_ok=True)
-    subprocess.run([uv(), "venv", "--seed", "-q", str(venv)], check=True)
+    env = dict(os.environ, **INSTALL_ENV)
+    subprocess.run([uv(), "venv", "--seed", "-q", str(venv)], check=True, env=env)
     python = venv / "bin" / "python"
     subprocess.run(
         [
@@ -90,11 +96,13 @@ def make_project_venv(project: Path, name: str, extras: str = "test") -> Path:
             "pytest",
         ],
         check=True,
+        env=env,
     )
     subprocess.run(
         [str(venv / "bin" / "pip"), "install", "-q", "-e", f".[{extras}]"],
         cwd=project,
         check=True,
+        env=env,
     )
     return venv
 

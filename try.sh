@@ -18,7 +18,7 @@ pip install -q "cookiecutter==2.7.1"
 rm -rf "${work}/noop_plugin"
 cookiecutter --no-input -o "${work}" "${template}"
 cd "${work}/noop_plugin"
-pip install -q -e '.[test]'
+pip install -q -c constraints.txt -e '.[test]'
 python spacenet/sample_data.py data/sample
 rastervision -p noop_plugin run local spacenet/vegas.py \
     -a raw_uri data/sample -a root_uri out/vegas \

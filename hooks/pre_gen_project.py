@@ -172,10 +172,10 @@ def check_attempts(value):
     return None
 
 
-def check_choice(choices):
+def check_choice(choices, rule=None):
     def check(value):
         if value not in choices:
-            return "must be one of " + ", ".join(choices)
+            return rule or "must be one of " + ", ".join(choices)
         return None
 
     return check
@@ -203,6 +203,7 @@ CHECKS = {
     "version": check_pattern(PEP440, VERSION_RULE),
     "license": check_choice(LICENSES),
     "docker_image": check_image_name,
+    # Replaced in validate() by the versions whose pins the template carries.
     "rv_version": check_pattern(PEP440, VERSION_RULE),
     "cpu_base_image": check_pattern(
         IMAGE_REFERENCE, "must be a Docker image reference such as repo/name:tag"
@@ -236,13 +237,48 @@ def show(value, limit=80):
     return f"{text[: limit - 20]}... ({len(value)} characters)"
 
 
+def template_dir(answers):
+    """The template's folder, or None when it cannot be found.
+
+    Cookiecutter passes ``_repo_dir`` as given: relative for ``cookiecutter .``,
+    while this hook runs in the new project's folder. A relative path is taken
+    from the folder cookiecutter was started in (the shell's ``PWD``).
+    """
+    repo_dir = answers.get("_repo_dir")
+    if not isinstance(repo_dir, str) or not repo_dir:
+        return None
+    path = Path(os.environ.get("PWD", "."), repo_dir)
+    return path if (path / "cookiecutter.json").is_file() else None
+
+
 def template_defaults(answers):
     """The template's own cookiecutter.json values, or None if unreadable."""
+    folder = template_dir(answers)
     try:
-        path = Path(answers["_repo_dir"]) / "cookiecutter.json"
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (KeyError, TypeError, OSError, ValueError):
+        return json.loads((folder / "cookiecutter.json").read_text(encoding="utf-8"))
+    except (TypeError, OSError, ValueError):
         return None
+
+
+def supported_rv_versions(folder):
+    """The Raster Vision versions whose tested pins the template carries.
+
+    One file per version in templates/rv-pins/, which becomes the generated
+    constraints.txt; cookiecutter.json offers exactly these versions.
+    """
+    return tuple(sorted(p.stem for p in (folder / "templates" / "rv-pins").glob("*.txt")))
+
+
+def check_rv_version(folder):
+    """Supported versions when the template folder is known, else PEP 440."""
+    if folder is None:
+        return check_pattern(PEP440, VERSION_RULE)
+    versions = supported_rv_versions(folder)
+    rule = (
+        "must be a Raster Vision version whose tested pins this template carries "
+        "(templates/rv-pins/): " + ", ".join(versions)
+    )
+    return check_choice(versions, rule)
 
 
 def validate(answers, given=None, defaults=None):
@@ -254,7 +290,8 @@ def validate(answers, given=None, defaults=None):
     cookiecutter already evaluated it to something harmless-looking.
     """
     errors = []
-    for field, check in CHECKS.items():
+    checks = dict(CHECKS, rv_version=check_rv_version(template_dir(answers)))
+    for field, check in checks.items():
         label = field.lstrip("_")
         value = answers.get(field)
         raw = (given or {}).get(field)
@@ -277,23 +314,27 @@ def validate(answers, given=None, defaults=None):
 def forget_replay(answers, replay_dir):
     """Remove the replay file cookiecutter wrote for this rejected bake.
 
-    Cookiecutter saves every bake's answers to <replay_dir>/<template>.json
-    before any hook runs. A rejected bake should leave nothing in the user's
-    home, so the file goes, but only if it holds exactly this bake's answers,
-    and its folder too if that is then empty.
+    Cookiecutter saves every bake's answers to <replay_dir>/<name>.json before
+    any hook runs: <name> is the template folder's name, or the replay file's
+    when it replays one (``--replay-file``). A rejected bake should leave nothing
+    in the user's home, so the file that holds exactly this bake's answers goes,
+    and the folder too if that is then empty.
     """
-    repo_dir = answers.get("_repo_dir")
-    if not repo_dir or not replay_dir:
+    if not answers.get("_repo_dir") or not replay_dir or not os.path.isdir(replay_dir):
         return
-    replay = os.path.join(replay_dir, os.path.basename(os.path.abspath(repo_dir)) + ".json")
+    for name in sorted(os.listdir(replay_dir)):
+        replay = os.path.join(replay_dir, name)
+        try:
+            with open(replay, encoding="utf-8") as f:
+                saved = json.load(f).get("cookiecutter")
+            if saved == answers:
+                os.remove(replay)
+        except (OSError, ValueError, AttributeError):
+            pass
     try:
-        with open(replay, encoding="utf-8") as f:
-            saved = json.load(f).get("cookiecutter", {})
-        if saved.get("_repo_dir") == repo_dir and saved.get("plugin_slug") == answers.get("plugin_slug"):
-            os.remove(replay)
-            if not os.listdir(replay_dir):
-                os.rmdir(replay_dir)
-    except (OSError, ValueError, AttributeError):
+        if not os.listdir(replay_dir):
+            os.rmdir(replay_dir)
+    except OSError:
         pass
 
 

@@ -71,11 +71,13 @@ def uv():
 
 
 def make_project_venv(project: Path, name: str, extras: str = "test") -> Path:
-    """A venv with rastervision_core, and ``project`` installed as its README says.
+    """A venv with ``project`` installed as its README says, at RV's pins.
 
-    uv lays down the heavy dependencies from its cache in seconds; the project
-    itself is installed with the venv's own ``pip install -e '.[test]'``, the
-    command users type, so the test proves that kind of install is discovered.
+    uv lays down the heavy dependencies from its cache in seconds, with the
+    project's constraints.txt; the project itself is then installed with the
+    venv's own ``pip install -c constraints.txt -e '.[test]'``, the command
+    users type, so the test proves that kind of install is discovered and
+    resolves to the pins.
     """
     venv = VENV_ROOT / name
     if venv.exists():
@@ -92,6 +94,8 @@ def make_project_venv(project: Path, name: str, extras: str = "test") -> Path:
             "-q",
             "--python",
             str(python),
+            "-c",
+            str(project / "constraints.txt"),
             f"rastervision_core=={RV_VERSION}",
             "pytest",
         ],
@@ -99,7 +103,15 @@ def make_project_venv(project: Path, name: str, extras: str = "test") -> Path:
         env=env,
     )
     subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "-q", "-e", f".[{extras}]"],
+        [
+            str(venv / "bin" / "pip"),
+            "install",
+            "-q",
+            "-c",
+            "constraints.txt",
+            "-e",
+            f".[{extras}]",
+        ],
         cwd=project,
         check=True,
         env=env,

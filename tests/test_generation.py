@@ -6,10 +6,13 @@ before anything is written, and the generated project's own tests passing in a
 fresh venv with Raster Vision installed the way its README says.
 """
 
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -55,6 +58,7 @@ def expected_files(slug, module):
         "Dockerfile",
         "LICENSE",
         "README.md",
+        "constraints.txt",
         "pyproject.toml",
         "benchmarks/vegas_speed.py",
         "notebooks/README.md",
@@ -69,9 +73,12 @@ def expected_files(slug, module):
         f"{package}/{module}_config.py",
         f"{package}/label_sources.py",
         f"{package}/batch_check.py",
+        f"{package}/check_pins.py",
         "tests/conftest.py",
+        "tests/test_environment.py",
         "tests/test_plugin.py",
         "tests/test_sample_data.py",
+        "tests/test_vector_outputs.py",
         "tests/test_vegas.py",
         # CI, pre-commit and the starter notebook (issue 11).
         ".github/workflows/ci.yml",
@@ -144,7 +151,7 @@ def test_names_reach_every_file(baked):
     answers = COMBINATIONS[name][0]
     slug = names["slug"]
     pyproject = (project / "pyproject.toml").read_text()
-    assert '"rastervision_core==0.31.1"' in pyproject
+    assert '"rastervision_core>=0.31.1,<0.32"' in pyproject
     init = (project / f"src/rastervision/{slug}/__init__.py").read_text()
     assert f'PLUGIN_NAME = "rastervision.{slug}"' in init
     config = (
@@ -183,7 +190,6 @@ BAD_ANSWERS = [
     ({"rv_profile": ".."}, "rv_profile", "plain file name"),
     ({"rv_profile": "a/b"}, "rv_profile", "plain file name"),
     ({"version": "one"}, "version", "PEP 440"),
-    ({"rv_version": "0.31.x"}, "rv_version", "PEP 440"),
     ({"batch_attempts": "11"}, "batch_attempts", "1 to 10"),
     ({"batch_cpu_job_queue": "queue name"}, "batch_cpu_job_queue", "AWS Batch"),
     ({"author_email": "nobody"}, "author_email", "name@example.com"),
@@ -219,7 +225,9 @@ def test_bad_answer_stops_the_bake_and_leaves_nothing(
 
 
 @pytest.mark.parametrize(
-    "answers", [{"license": "GPL"}, {"write_profile": "maybe"}], ids=str
+    "answers",
+    [{"license": "GPL"}, {"write_profile": "maybe"}, {"rv_version": "0.30.0"}],
+    ids=str,
 )
 def test_answer_outside_its_choices_is_refused_by_cookiecutter(
     tmp_path, fake_home, answers
@@ -236,6 +244,47 @@ def test_answer_outside_its_choices_is_refused_by_cookiecutter(
         )
     assert list(output_dir.iterdir()) == []
     assert list(fake_home.iterdir()) == []
+
+
+def test_replayed_unsupported_rv_version_is_refused_by_the_hook(
+    tmp_path, capfd, fake_home
+):
+    """A replay (or a stored answer) skips cookiecutter's own choice check."""
+    # The answers of a real bake, as cookiecutter saves them, then made old.
+    cookiecutter(
+        str(REPO),
+        no_input=True,
+        extra_context={"write_profile": "no"},
+        output_dir=str(tmp_path / "first"),
+    )
+    [saved] = (fake_home / ".cookiecutter_replay").iterdir()
+    answers = json.loads(saved.read_text())
+    shutil.rmtree(fake_home / ".cookiecutter_replay")
+    answers["cookiecutter"]["rv_version"] = "0.30.0"
+    replay = tmp_path / "old-answers.json"
+    replay.write_text(json.dumps(answers))
+    output_dir = tmp_path / "out"
+    output_dir.mkdir()
+    with pytest.raises(FailedHookException):
+        cookiecutter(str(REPO), replay=str(replay), output_dir=str(output_dir))
+    errors = [
+        line for line in capfd.readouterr().err.splitlines() if line.startswith("ERROR")
+    ]
+    assert errors == [
+        "ERROR: rv_version = '0.30.0': must be a Raster Vision version whose tested "
+        "pins this template carries (templates/rv-pins/): 0.31.1"
+    ]
+    assert list(output_dir.iterdir()) == []
+    assert list(fake_home.iterdir()) == []
+
+
+def test_constraints_are_the_pins_of_the_chosen_version(bake):
+    project = bake()
+    pins = (REPO / "templates" / "rv-pins" / "0.31.1.txt").read_text()
+    assert (project / "constraints.txt").read_text() == pins
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    assert pyproject["requires-python"] == ">=3.10,<3.13"
+    assert "numpy==1.26.4" in pins.splitlines()
 
 
 @pytest.mark.parametrize("combination", ["defaults", "custom"])

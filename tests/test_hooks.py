@@ -93,6 +93,31 @@ def test_template_defaults_are_read_from_the_repo():
     assert pre.template_defaults({}) is None
 
 
+def test_rv_version_must_be_one_whose_pins_the_template_carries():
+    answers = {**GOOD, "_repo_dir": str(REPO)}
+    assert pre.validate(answers) == []
+    assert pre.validate({**answers, "rv_version": "0.30.0"}) == [
+        "rv_version = '0.30.0': must be a Raster Vision version whose tested pins "
+        "this template carries (templates/rv-pins/): 0.31.1"
+    ]
+
+
+def test_cookiecutter_offers_exactly_the_pinned_versions():
+    assert sorted(DEFAULTS["rv_version"]) == list(pre.supported_rv_versions(REPO))
+
+
+def test_a_relative_repo_dir_is_found_from_where_cookiecutter_started(
+    monkeypatch, tmp_path
+):
+    """``cookiecutter .`` passes ``_repo_dir`` as ".", the hook runs elsewhere."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PWD", str(REPO.parent))
+    assert pre.template_dir({"_repo_dir": REPO.name}) == REPO
+    assert pre.template_defaults({"_repo_dir": REPO.name}) == DEFAULTS
+    monkeypatch.setenv("PWD", str(tmp_path))
+    assert pre.template_dir({"_repo_dir": REPO.name}) is None
+
+
 REJECTED = [
     ("plugin_name", "", "must not be empty"),
     ("plugin_name", "   ", "must not be empty"),

@@ -63,6 +63,9 @@ touch /etc/containers/nodocker
 [[ -r "${ca_bundle}" ]] || die "CA bundle ${ca_bundle} not readable"
 containerfile="${here}/standin/Containerfile"
 profile_snippet="${here}/standin/rv-venv.sh"
+# Raster Vision's pins, as the template carries them: the stand-in installs RV
+# with them, as the real image installs each package's requirements.txt.
+rv_pins="${here}/../../templates/rv-pins/0.31.1.txt"
 
 sha() { sha256sum | cut -d' ' -f1; }
 rootfs_key="$(printf '%s\n' "debootstrap" "${suite}" "${variant}" "${include}" "${mirror}" | sha)"
@@ -71,6 +74,7 @@ image_key="$(
         printf '%s\n' "rootfs=${rootfs_key}" "flags=${build_flags[*]}"
         sha256sum <"${containerfile}"
         sha256sum <"${profile_snippet}"
+        sha256sum <"${rv_pins}"
         sha256sum <"${ca_bundle}"
     } | sha
 )"
@@ -104,6 +108,7 @@ else
 fi
 install -m 0644 "${ca_bundle}" "${ctx}/ca-certificates.crt"
 install -m 0644 "${profile_snippet}" "${ctx}/rv-venv.sh"
+install -m 0644 "${rv_pins}" "${ctx}/rv-pins.txt"
 
 old_id="$(podman image inspect --format '{{.Id}}' "${image}" 2>/dev/null || true)"
 podman build "${build_flags[@]}" --label "${label}=${image_key}" \

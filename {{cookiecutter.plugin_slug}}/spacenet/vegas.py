@@ -15,16 +15,19 @@ from os.path import join
 
 from rastervision.core.data import (
     BufferTransformerConfig,
+    BuildingVectorOutputConfig,
     ClassConfig,
     ClassInferenceTransformerConfig,
     DatasetConfig,
     GeoJSONVectorSourceConfig,
     ObjectDetectionLabelSourceConfig,
+    PolygonVectorOutputConfig,
     RasterioSourceConfig,
     RasterizedSourceConfig,
     RasterizerConfig,
     SceneConfig,
     SemanticSegmentationLabelSourceConfig,
+    SemanticSegmentationLabelStoreConfig,
     StatsTransformerConfig,
 )
 from rastervision.core.rv_pipeline import (
@@ -77,6 +80,13 @@ LAYOUTS = {
         "label_prefix": "SN3_roads_train_AOI_2_Vegas_geojson_roads_img",
         "class_name": "road",
     },
+}
+
+# How segmentation predictions of the target class become GeoJSON polygons:
+# building outputs split touching buildings apart; roads stay plain polygons.
+VECTOR_OUTPUTS = {
+    BUILDINGS: BuildingVectorOutputConfig,
+    ROADS: PolygonVectorOutputConfig,
 }
 
 CHIP_SIZE = 128
@@ -165,8 +175,17 @@ def build_scene(
         )
     else:
         label_source = ObjectDetectionLabelSourceConfig(vector_source=vector_source)
+    label_store = None  # the task's default: GeoJSON predictions
+    if task_type == SEMANTIC_SEGMENTATION:
+        # labels.tif plus the target class (id 0) as GeoJSON polygons.
+        label_store = SemanticSegmentationLabelStoreConfig(
+            vector_output=[VECTOR_OUTPUTS[target](class_id=0)]
+        )
     return SceneConfig(
-        id=scene_id, raster_source=raster_source, label_source=label_source
+        id=scene_id,
+        raster_source=raster_source,
+        label_source=label_source,
+        label_store=label_store,
     )
 
 

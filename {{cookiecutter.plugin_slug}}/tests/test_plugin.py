@@ -31,6 +31,20 @@ def test_a_fresh_process_discovers_the_plugin():
     assert found["config"] == "{{ cookiecutter.__backend_class }}Config"
 
 
+def test_importing_the_plugin_first_still_registers_it():
+    """A script or notebook may import the plugin before Raster Vision."""
+    code = (
+        f"import {PLUGIN}\n"
+        "from rastervision.pipeline import registry_ as registry\n"
+        f"print(registry.plugin_versions[{PLUGIN!r}])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "0"
+
+
 def test_rastervision_cli_loads_with_the_plugin():
     result = subprocess.run(
         [Path(sys.executable).with_name("rastervision"), "--help"],

@@ -5,21 +5,6 @@ Raster Vision imports this package in every process (it finds it inside the
 imports here light: every ``rastervision`` command pays for them.
 """
 
-# Importing the config modules runs their @register_config decorators, which is
-# what lets Raster Vision turn a saved pipeline-config.json back into objects.
-from rastervision.{{ cookiecutter.plugin_slug }}.{{ cookiecutter.__backend_module }}_config import (
-    {{ cookiecutter.__backend_class }}Config,
-)
-from rastervision.{{ cookiecutter.plugin_slug }}.label_sources import (
-    EmptySafeChipClassificationLabelSourceConfig,
-)
-
-__all__ = [
-    "{{ cookiecutter.__backend_class }}Config",
-    "EmptySafeChipClassificationLabelSourceConfig",
-    "register_plugin",
-]
-
 PLUGIN_NAME = "rastervision.{{ cookiecutter.plugin_slug }}"
 # Raise this, and pass an upgrader to @register_config, when a config field
 # changes in a way that old pipeline-config.json files need migrating.
@@ -29,3 +14,25 @@ PLUGIN_VERSION = 0
 def register_plugin(registry):
     """Tell Raster Vision's registry this plugin's config version."""
     registry.set_plugin_version(PLUGIN_NAME, PLUGIN_VERSION)
+
+
+# Defined above the imports below on purpose: importing a config module imports
+# rastervision.pipeline, which loads every plugin, this one included while it
+# is still half imported. Raster Vision then finds register_plugin already here
+# and records the plugin's version, also when a script or notebook imports this
+# package before anything else of Raster Vision.
+#
+# Importing the config modules runs their @register_config decorators, which is
+# what lets Raster Vision turn a saved pipeline-config.json back into objects.
+from rastervision.{{ cookiecutter.plugin_slug }}.{{ cookiecutter.__backend_module }}_config import (  # noqa: E402
+    {{ cookiecutter.__backend_class }}Config,
+)
+from rastervision.{{ cookiecutter.plugin_slug }}.label_sources import (  # noqa: E402
+    EmptySafeChipClassificationLabelSourceConfig,
+)
+
+__all__ = [
+    "{{ cookiecutter.__backend_class }}Config",
+    "EmptySafeChipClassificationLabelSourceConfig",
+    "register_plugin",
+]

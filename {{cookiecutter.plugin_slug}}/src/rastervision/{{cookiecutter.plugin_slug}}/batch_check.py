@@ -50,8 +50,8 @@ def check_batch_setup(client=None) -> dict[str, str]:
     profile = rv_config.profile
     if importlib.util.find_spec("rastervision.aws_batch") is None:
         raise BatchSetupError(
-            "The batch runner is not installed: pip install -e '.[aws]' "
-            "(it adds rastervision_aws_batch and rastervision_aws_s3)"
+            "The batch runner is not installed: pip install -c constraints.txt "
+            "-e '.[aws]' (it adds rastervision_aws_batch and rastervision_aws_s3)"
         )
     settings = {
         key: (rv_config.get_namespace_option(BATCH, key) or "").strip()

@@ -172,6 +172,13 @@ def test_workflow_run_steps_pass_in_a_fresh_venv(bake, tmp_path):
     assert run_steps and all(set(s) <= {"name", "run"} for s in run_steps)
     names = [s["name"] for s in run_steps]
     assert names[0].startswith("Install") and names[-1] == "Tests", names
+    # It installs as the README's quick start says, word for word.
+    quick_start = re.search(
+        r"\n(pip install -c constraints\.txt [^\n]+)\n",
+        (project / "README.md").read_text(),
+    )
+    assert quick_start, "the README's install command"
+    assert run_steps[0]["run"].strip() == quick_start.group(1)
 
     venv = VENV_ROOT / "workflow"
     shutil.rmtree(venv, ignore_errors=True)

@@ -372,6 +372,7 @@ def build(project, env, images, image, kind):
     return f"{image}-{kind}"
 
 
+CHECK_PINS = f"rastervision.{SLUG}.check_pins"
 REGISTRY_CHECK = (
     "bash",
     "-c",
@@ -444,6 +445,27 @@ def test_build_both_images_and_run_vegas_through_console(
         plugins = docker(env, "run", "--rm", tag, *REGISTRY_CHECK).stdout
         assert f"'rastervision.{SLUG}'" in plugins, plugins
     images.append(images.pop(images.index(string_base)))  # removed after its child
+
+    # Raster Vision's dependencies in the image are at the project's pins (the
+    # stand-in installs them as the real image does; the plugin's install must
+    # not move them), and the segmentation vector outputs that crash on numpy 2
+    # work there: the project's own test, run inside the image.
+    cpu = f"{image}-cpu"
+    pins = docker(env, "run", "--rm", cpu, "python", "-m", CHECK_PINS).stdout
+    counts = re.search(r"(\d+) of (\d+) pinned Raster Vision dependencies", pins)
+    assert counts and counts[1] == counts[2] and int(counts[2]) >= 20, pins
+    docker(
+        env,
+        "run",
+        "--rm",
+        "-v",
+        f"{project}/tests:{WORKDIR}/tests:ro",
+        cpu,
+        "bash",
+        "-c",
+        "pip install -q -c constraints.txt pytest"
+        " && python -m pytest -q tests/test_vector_outputs.py",
+    )
 
     # The README's command, word for word.
     data = tmp_path / "rv data"

@@ -1,0 +1,88 @@
+"""The generated Vegas experiment with Raster Vision's stock PyTorch backends.
+
+Used by benchmarks/pytorch_side_by_side.py: same scenes, classes, chip size and
+window sampling as the generated project's ``spacenet/vegas.py`` (imported from
+the project folder, which must be on ``PYTHONPATH``), with the plugin's backend
+swapped for Raster Vision's own PyTorch backend of the task, trained from
+scratch (no pretrained weights can be downloaded here) on the CPU.
+"""
+
+from rastervision.pytorch_backend import (
+    PyTorchChipClassificationConfig,
+    PyTorchObjectDetectionConfig,
+    PyTorchSemanticSegmentationConfig,
+)
+from rastervision.pytorch_learner import (
+    Backbone,
+    ClassificationGeoDataConfig,
+    ClassificationModelConfig,
+    ObjectDetectionGeoDataConfig,
+    ObjectDetectionModelConfig,
+    SemanticSegmentationGeoDataConfig,
+    SemanticSegmentationModelConfig,
+    SolverConfig,
+)
+from spacenet import vegas
+
+BACKENDS = {
+    vegas.CHIP_CLASSIFICATION: (
+        PyTorchChipClassificationConfig,
+        ClassificationGeoDataConfig,
+        ClassificationModelConfig,
+    ),
+    vegas.SEMANTIC_SEGMENTATION: (
+        PyTorchSemanticSegmentationConfig,
+        SemanticSegmentationGeoDataConfig,
+        SemanticSegmentationModelConfig,
+    ),
+    vegas.OBJECT_DETECTION: (
+        PyTorchObjectDetectionConfig,
+        ObjectDetectionGeoDataConfig,
+        ObjectDetectionModelConfig,
+    ),
+}
+
+# The smallest backbone each stock model takes (DeepLabv3 takes only ResNet-50
+# and -101).
+BACKBONES = {
+    vegas.CHIP_CLASSIFICATION: "resnet18",
+    vegas.SEMANTIC_SEGMENTATION: "resnet50",
+    vegas.OBJECT_DETECTION: "resnet18",
+}
+
+
+def get_config(
+    runner,
+    root_uri,
+    raw_uri,
+    target=vegas.BUILDINGS,
+    task_type=vegas.CHIP_CLASSIFICATION,
+    epochs="10",
+    batch_sz="8",
+    lr="1e-3",
+    backbone=None,
+):
+    config = vegas.get_config(
+        runner,
+        root_uri,
+        raw_uri=raw_uri,
+        target=target,
+        task_type=task_type,
+        test="False",
+    )
+    backend_class, data_class, model_class = BACKENDS[task_type]
+    config.backend = backend_class(
+        data=data_class(
+            scene_dataset=config.dataset,
+            sampling=config.chip_options.sampling,
+            img_sz=vegas.CHIP_SIZE,
+            num_workers=0,
+        ),
+        model=model_class(
+            backbone=Backbone(backbone or BACKBONES[task_type]), pretrained=False
+        ),
+        solver=SolverConfig(
+            lr=float(lr), num_epochs=int(epochs), batch_sz=int(batch_sz), one_cycle=True
+        ),
+    )
+    return config

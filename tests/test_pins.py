@@ -1,0 +1,79 @@
+"""The Raster Vision pins the template carries (templates/rv-pins/).
+
+Each file becomes a generated project's constraints.txt. These tests check what
+the README promises of them: exact pins of Raster Vision's own packages and
+dependencies, usable as pip constraints, and a ``requires-python`` line that
+names exactly the Pythons (3.x minors) the pins install on from wheels.
+"""
+
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+
+PINS = sorted((REPO / "templates" / "rv-pins").glob("*.txt"))
+RV_PACKAGES = ("rastervision_core", "rastervision_aws_batch", "rastervision_aws_s3")
+
+
+def requirements(path):
+    lines = [line.split("#", 1)[0].strip() for line in path.read_text().splitlines()]
+    return [Requirement(line) for line in lines if line]
+
+
+def requires_python(path):
+    [line] = [
+        line for line in path.read_text().splitlines() if "requires-python:" in line
+    ]
+    return SpecifierSet(line.split("requires-python:")[1].strip())
+
+
+@pytest.mark.parametrize("pins", PINS, ids=lambda p: p.stem)
+def test_pins_are_exact_constraints_of_that_version(pins):
+    found = {r.name: r for r in requirements(pins)}
+    for requirement in found.values():
+        assert not requirement.extras, f"{requirement}: constraints cannot name extras"
+        [specifier] = requirement.specifier
+        assert specifier.operator == "==", requirement
+    for package in RV_PACKAGES:
+        assert str(found[package].specifier) == f"=={pins.stem}"
+    assert {"numpy", "shapely", "rasterio", "scikit-learn"} <= found.keys()
+
+
+def installs_on(pins, minor):
+    """Whether pip resolves RV with these pins for Python 3.<minor>, wheels only."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--isolated",
+            "--dry-run",
+            "--quiet",
+            "--ignore-installed",
+            "--only-binary=:all:",
+            "--python-version",
+            f"3.{minor}",
+            "--target",
+            str(REPO / ".cache" / "dry-run"),
+            "-c",
+            str(pins),
+            *(f"{package}=={pins.stem}" for package in RV_PACKAGES),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    return result.returncode == 0
+
+
+@pytest.mark.parametrize("pins", PINS, ids=lambda p: p.stem)
+def test_requires_python_names_where_the_pins_install(pins):
+    allowed = [m for m in range(8, 16) if f"3.{m}" in requires_python(pins)]
+    assert allowed == list(range(allowed[0], allowed[-1] + 1)), allowed
+    assert installs_on(pins, allowed[0]) and installs_on(pins, allowed[-1])
+    assert not installs_on(pins, allowed[-1] + 1)
+    assert not installs_on(pins, allowed[0] - 1)

@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -202,6 +203,7 @@ def test_workflow_run_steps_pass_in_a_fresh_venv(bake, tmp_path):
         "TMPDIR": str(tmp_path),
     }
     for step in run_steps:
+        started = time.monotonic()
         result = run(
             "bash",
             "--noprofile",
@@ -219,8 +221,10 @@ def test_workflow_run_steps_pass_in_a_fresh_venv(bake, tmp_path):
             f"step {step['name']!r} failed:\n{step['run']}\n"
             f"{result.stdout[-6000:]}\n{result.stderr[-4000:]}"
         )
+        print(f"workflow step {step['name']!r}: {time.monotonic() - started:.0f} s")
     # The last step ran the project's tests, the notebook's among them.
     assert re.search(r"\d+ passed", result.stdout), result.stdout[-2000:]
+    assert re.search(r"^tests/test_notebook\.py \.+", result.stdout, re.M)
     assert "failed" not in result.stdout.splitlines()[-1]
 
 

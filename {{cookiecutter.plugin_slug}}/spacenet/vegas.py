@@ -13,6 +13,7 @@ import random
 import re
 from os.path import join
 
+from rastervision.core.analyzer import StatsAnalyzerConfig
 from rastervision.core.data import (
     BufferTransformerConfig,
     ClassConfig,
@@ -194,6 +195,17 @@ def get_window_sampling(test: bool, sampling_class=WindowSamplingConfig):
     return sampling_class(size=CHIP_SIZE, stride=CHIP_SIZE)
 
 
+def get_stats_analyzer() -> StatsAnalyzerConfig:
+    """Image statistics from every pixel, for scenes of any size, the same each run.
+
+    Raster Vision's default samples random 300 px squares: it stops with
+    ``BoxSizeError`` on a scene 300 px wide (or a 256 x 1000 strip), and its
+    statistics, hence every prediction, change from run to run. A sliding
+    window over whole scenes reads each pixel once: cheap at SpaceNet's sizes.
+    """
+    return StatsAnalyzerConfig(sample_prob=None)
+
+
 def get_pipeline_options(task_type: str, test: bool):
     """Pipeline class, chip options and predict options for a task."""
     if task_type == CHIP_CLASSIFICATION:
@@ -284,6 +296,7 @@ def get_config(
     return pipeline_class(
         root_uri=root_uri,
         dataset=dataset,
+        analyzers=[get_stats_analyzer()],
         backend={{ cookiecutter.__backend_class }}Config(),
         chip_options=chip_options,
         predict_options=predict_options,

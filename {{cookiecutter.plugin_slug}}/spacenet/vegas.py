@@ -186,13 +186,16 @@ def get_class_config(target: str, task_type: str) -> ClassConfig:
     return ClassConfig(names=[class_name, "background"], colors=["orange", "black"])
 
 
-def get_window_sampling(test: bool, sampling_class=WindowSamplingConfig):
+def get_window_sampling(test: bool, sampling_class=WindowSamplingConfig, **options):
     """Sliding windows over whole scenes; a test run takes a few random chips."""
     if test:
         return sampling_class(
-            method="random", size=CHIP_SIZE, max_windows=TEST_MAX_CHIPS_PER_SCENE
+            method="random",
+            size=CHIP_SIZE,
+            max_windows=TEST_MAX_CHIPS_PER_SCENE,
+            **options,
         )
-    return sampling_class(size=CHIP_SIZE, stride=CHIP_SIZE)
+    return sampling_class(size=CHIP_SIZE, stride=CHIP_SIZE, **options)
 
 
 def get_stats_analyzer() -> StatsAnalyzerConfig:
@@ -224,9 +227,16 @@ def get_pipeline_options(task_type: str, test: bool):
     return (
         ObjectDetectionConfig,
         ObjectDetectionChipOptions(
-            sampling=get_window_sampling(test, ObjectDetectionWindowSamplingConfig)
+            # Every object a chip shows is in its labels, clipped to the chip:
+            # by default an object less than 80% inside would be left out and
+            # its pixels taught as background.
+            sampling=get_window_sampling(
+                test, ObjectDetectionWindowSamplingConfig, ioa_thresh=0.01, clip=True
+            )
         ),
-        ObjectDetectionPredictOptions(chip_sz=CHIP_SIZE),
+        # Windows twice the chip size, overlapping by half: each object up to
+        # CHIP_SIZE pixels across is seen whole by one of them.
+        ObjectDetectionPredictOptions(chip_sz=2 * CHIP_SIZE, stride=CHIP_SIZE),
     )
 
 

@@ -15,6 +15,8 @@ from spacenet.sample_data import make_sample_data
 PROJECT = Path(__file__).resolve().parents[1]
 VEGAS = str(PROJECT / "spacenet" / "vegas.py")
 RASTERVISION = str(Path(sys.executable).with_name("rastervision"))
+# The sample data's default: its validation scenes hold buildings and background.
+SAMPLE_SCENES = 8
 
 
 def run_rastervision(*args, tmp_path, env=None):
@@ -63,7 +65,7 @@ def rewrite_zip(source: Path, target: Path, replace: dict[str, bytes | str]) -> 
 def raw_uri(tmp_path_factory):
     """A folder holding spacenet/ with a few synthetic Vegas scenes."""
     out = tmp_path_factory.mktemp("raw")
-    make_sample_data(out, num_scenes=6, size=256, seed=0)
+    make_sample_data(out, num_scenes=SAMPLE_SCENES, size=256, seed=0)
     return str(out)
 
 

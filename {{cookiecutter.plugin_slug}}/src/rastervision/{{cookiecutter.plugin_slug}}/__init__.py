@@ -5,6 +5,8 @@ Raster Vision imports this package in every process (it finds it inside the
 imports here light: every ``rastervision`` command pays for them.
 """
 
+import warnings
+
 # Importing the config modules runs their @register_config decorators, which is
 # what lets Raster Vision turn a saved pipeline-config.json back into objects.
 from rastervision.{{ cookiecutter.plugin_slug }}.{{ cookiecutter.__backend_module }}_config import (
@@ -19,6 +21,17 @@ __all__ = [
     "EmptySafeChipClassificationLabelSourceConfig",
     "register_plugin",
 ]
+
+# `rastervision run local` starts every command as `python -m
+# rastervision.pipeline.cli`; importing the package first loads the plugins and
+# the cli module, so runpy warns, harmlessly, that the module is already
+# imported. Raster Vision imports this plugin before runpy checks: hide that
+# one warning here.
+warnings.filterwarnings(
+    "ignore",
+    message=r"'rastervision\.pipeline\.cli' found in sys\.modules",
+    category=RuntimeWarning,
+)
 
 PLUGIN_NAME = "rastervision.{{ cookiecutter.plugin_slug }}"
 # Raise this, and pass an upgrader to @register_config, when a config field

@@ -260,6 +260,11 @@ class {{ cookiecutter.__backend_class }}(Backend):
         if isinstance(self.pipeline_config, ChipClassificationConfig):
             return ChipClassificationLabels.from_predictions(windows, predictions)
         if isinstance(self.pipeline_config, ObjectDetectionConfig):
+            if predict_options.stride < predict_options.chip_sz:
+                predictions = [
+                    drop_cut_boxes(prediction, window, scene.extent)
+                    for prediction, window in zip(predictions, windows, strict=True)
+                ]
             labels = ObjectDetectionLabels.from_predictions(windows, predictions)
             return ObjectDetectionLabels.prune_duplicates(
                 labels,
@@ -273,3 +278,21 @@ class {{ cookiecutter.__backend_class }}(Backend):
             num_classes=self.num_classes,
             crop_sz=predict_options.crop_sz,
         )
+
+
+def drop_cut_boxes(prediction: dict, window: Box, extent: Box) -> dict:
+    """Drop the boxes that touch an edge of ``window`` inside the scene.
+
+    Windows overlap (stride < chip size), so an object cut by such an edge is
+    seen whole by a neighbouring window, as long as it is no larger than the
+    overlap; its cut part would otherwise stay as a second, wrong box.
+    """
+    boxes = np.asarray(prediction["boxes"]).reshape(-1, 4)
+    height, width = window.size
+    cut = (
+        ((boxes[:, 0] <= 0) & (window.ymin > extent.ymin))
+        | ((boxes[:, 1] <= 0) & (window.xmin > extent.xmin))
+        | ((boxes[:, 2] >= height) & (window.ymax < extent.ymax))
+        | ((boxes[:, 3] >= width) & (window.xmax < extent.xmax))
+    )
+    return {key: np.asarray(value)[~cut] for key, value in prediction.items()}

@@ -108,6 +108,8 @@ def sample_pixels(
     pixels labelled :data:`UNKNOWN` are never picked.
     """
     classes = np.setdiff1d(np.unique(labels), [UNKNOWN])
+    if not len(classes):  # a chip wholly inside a box's margin
+        return np.zeros(0, dtype=np.int64)
     share = max(1, count // len(classes))
     picked = []
     for class_id in classes:

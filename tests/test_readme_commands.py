@@ -50,12 +50,14 @@ def test_try_script_generates_a_project_and_runs_the_vegas_experiment(
 
 
 def test_try_script_refuses_a_model_option_without_a_value(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
     result = subprocess.run(
         ["bash", str(REPO / "try.sh"), "--model"],
-        cwd=tmp_path,
+        cwd=work,
         capture_output=True,
         text=True,
     )
     assert result.returncode == 2
     assert "--model needs noop or scikit-learn" in result.stderr
-    assert list(tmp_path.iterdir()) == []
+    assert list(work.iterdir()) == []

@@ -34,6 +34,7 @@ RESERVED_SLUGS = frozenset(
 )
 LICENSES = ("MIT", "BSD-3-Clause", "Apache-2.0", "Proprietary")
 PROFILE_CHOICES = ("yes", "no", "replace")
+STARTER_MODELS = ("noop", "scikit-learn")
 
 # PEP 440, Appendix B (the canonical public version pattern).
 PEP440 = re.compile(
@@ -194,6 +195,7 @@ VERSION_RULE = "must be a PEP 440 version such as 0.1.0"
 CHECKS = {
     "plugin_name": check_name,
     "plugin_slug": check_slug,
+    "starter_model": check_choice(STARTER_MODELS),
     "backend_name": check_backend_name,
     "__backend_class": check_identifier,
     "__backend_module": check_identifier,

@@ -230,16 +230,12 @@ def keys_in(moto, bucket):
 # --- the project --------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def aws_venv(tmp_path_factory):
-    """A venv with a project installed by ``pip install -e '.[test,aws]'``.
+def baked_venv(tmp_path_factory, answers, name):
+    """Bake ``answers`` into a temporary folder and install it into a venv.
 
-    One for the module: a venv takes seconds, a bake almost nothing. The tests
-    bake their own projects with the same answers (:func:`bake_project`), so
-    the installed plugin is theirs, and run their own spacenet/vegas.py and
-    profile. HOME points away from the real one meanwhile.
+    HOME points away from the real one meanwhile. Returns (venv, project).
     """
-    out = tmp_path_factory.mktemp("aws-project")
+    out = tmp_path_factory.mktemp(name)
     home = out / "home"
     # Cookiecutter's replay folder too, or it would write in the real home.
     config = out / "cookiecutter.yaml"
@@ -255,11 +251,23 @@ def aws_venv(tmp_path_factory):
                 no_input=True,
                 output_dir=str(out),
                 config_file=str(config),
-                extra_context={**BATCH_ANSWERS, "write_profile": "no"},
+                extra_context={**answers, "write_profile": "no"},
             )
         )
-        venv = make_project_venv(project, "aws-extra", extras="test,aws")
+        venv = make_project_venv(project, name, extras="test,aws")
     return venv, project
+
+
+@pytest.fixture(scope="module")
+def aws_venv(tmp_path_factory):
+    """A venv with a project installed by ``pip install -e '.[test,aws]'``.
+
+    One for the module: a venv takes seconds, a bake almost nothing. The tests
+    bake their own projects with the same answers (:func:`bake_project`), so
+    the installed plugin is theirs, and run their own spacenet/vegas.py and
+    profile.
+    """
+    return baked_venv(tmp_path_factory, BATCH_ANSWERS, "aws-extra")
 
 
 @pytest.fixture(scope="module")
@@ -284,10 +292,10 @@ def sample_data(aws_venv, tmp_path_factory):
     return out
 
 
-def bake_project(bake, aws_venv):
-    """Bake with BATCH_ANSWERS (the profile lands in the fake HOME); check that
+def bake_project(bake, aws_venv, answers=BATCH_ANSWERS):
+    """Bake with ``answers`` (the profile lands in the fake HOME); check that
     the plugin installed in the venv is this project's."""
-    project = bake(**BATCH_ANSWERS)
+    project = bake(**answers)
     installed = aws_venv[1] / "src"
     for path in (project / "src").rglob("*.py"):
         assert (
@@ -398,6 +406,43 @@ def test_run_batch_submits_one_job_per_command_in_order(bake, aws_venv, moto, tm
     ]
     assert {json.dumps(r["retryStrategy"]) for r in requests} == {'{"attempts": 1}'}
     assert "attempts = 3 is not used" in result.stderr + result.stdout
+
+
+# The scikit-learn starter model needs no GPU: its default answers send train
+# and predict to the CPU queue and job definition too.
+SKLEARN_BATCH_ANSWERS = {
+    "starter_model": "scikit-learn",
+    "rv_profile": "sklearn-on-batch",
+    "batch_cpu_job_queue": "test-cpu-queue",
+    "batch_cpu_job_def": "test-cpu-jobdef",
+}
+
+
+@pytest.fixture(scope="module")
+def sklearn_aws_venv(tmp_path_factory):
+    """As :func:`aws_venv`, for the scikit-learn starter model."""
+    return baked_venv(tmp_path_factory, SKLEARN_BATCH_ANSWERS, "aws-sklearn")
+
+
+def test_scikit_learn_run_batch_sends_no_job_to_a_gpu_queue(
+    bake, sklearn_aws_venv, moto, tmp_path, fake_home
+):
+    project = bake_project(bake, sklearn_aws_venv, SKLEARN_BATCH_ANSWERS)
+    profile = (fake_home / ".rastervision" / "sklearn-on-batch").read_text()
+    assert "gpu_job_queue = test-cpu-queue" in profile
+    assert "gpu_job_def = test-cpu-jobdef" in profile
+    # Only CPU resources exist: nothing may need a GPU queue or job definition.
+    batch = create_batch_resources(moto, ["test-cpu-queue"], ["test-cpu-jobdef"])
+    moto.start_recording()
+    result = run_vegas(
+        sklearn_aws_venv, project, tmp_path, moto, "batch", "-p", "sklearn-on-batch"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    requests = moto.submit_job_requests()
+    assert [r["jobName"].split("-")[2] for r in requests] == ALL_COMMANDS
+    assert {r["jobQueue"] for r in requests} == {"test-cpu-queue"}
+    assert {r["jobDefinition"] for r in requests} == {"test-cpu-jobdef"}
+    assert len(jobs_in(batch, ["test-cpu-queue"])) == len(ALL_COMMANDS)
 
 
 # --- rastervision run inprocess on S3 -----------------------------------------

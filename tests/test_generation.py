@@ -43,6 +43,21 @@ COMBINATIONS = {
         {"plugin_slug": "zz_top", "license": "Proprietary", "write_profile": "replace"},
         {"slug": "zz_top", "module": "noop_backend"},
     ),
+    "scikit-learn": (
+        {"starter_model": "scikit-learn", "plugin_name": "Roof Finder"},
+        {"slug": "roof_finder", "module": "sklearn_backend"},
+    ),
+}
+# Names only the code of one starter model has: a bake of the other must not
+# hold them in any Python or TOML file.
+STARTER_MODEL_MARKERS = {
+    "noop": ("predict_class_id", "class_counts"),
+    "scikit-learn": (
+        "skops",
+        "RandomForestClassifier",
+        "pixels_per_chip",
+        "feature_scales",
+    ),
 }
 # "}}" alone is left out: it closes nested dict literals in Python.
 JINJA = re.compile(r"\{\{|\{%|%\}|\{#|cookiecutter\.")
@@ -60,6 +75,9 @@ def expected_files(slug, module):
         "README.md",
         "constraints.txt",
         "pyproject.toml",
+        "benchmarks/compare_eval.py",
+        "benchmarks/model_benchmark.py",
+        "benchmarks/scale_benchmark.py",
         "benchmarks/vegas_speed.py",
         "notebooks/README.md",
         "scripts/build",
@@ -71,11 +89,13 @@ def expected_files(slug, module):
         f"{package}/__init__.py",
         f"{package}/{module}.py",
         f"{package}/{module}_config.py",
+        f"{package}/model.py",
         f"{package}/label_sources.py",
         f"{package}/batch_check.py",
         f"{package}/check_pins.py",
         "tests/conftest.py",
         "tests/test_environment.py",
+        "tests/test_model.py",
         "tests/test_plugin.py",
         "tests/test_sample_data.py",
         "tests/test_vector_outputs.py",
@@ -130,6 +150,23 @@ def test_python_passes_ruff(baked):
     if name == "defaults":
         # Formatting depends on name lengths; the defaults must be exactly formatted.
         run(str(BIN / "ruff"), "format", "--no-cache", "--check", ".", cwd=project)
+
+
+def test_no_code_of_the_starter_model_not_chosen(baked):
+    name, project, _ = baked
+    chosen = COMBINATIONS[name][0].get("starter_model", "noop")
+    code = {
+        path: path.read_text()
+        for path in project.rglob("*")
+        if path.suffix in (".py", ".toml")
+    }
+    for model, markers in STARTER_MODEL_MARKERS.items():
+        for marker in markers:
+            holding = [str(path) for path, text in code.items() if marker in text]
+            if model == chosen:
+                assert holding, f"{marker} of the chosen {model} model is missing"
+            else:
+                assert not holding, f"{marker} of the {model} model is in {holding}"
 
 
 def test_shell_scripts_pass_bash_n_and_shellcheck(baked):
@@ -226,7 +263,12 @@ def test_bad_answer_stops_the_bake_and_leaves_nothing(
 
 @pytest.mark.parametrize(
     "answers",
-    [{"license": "GPL"}, {"write_profile": "maybe"}, {"rv_version": "0.30.0"}],
+    [
+        {"license": "GPL"},
+        {"write_profile": "maybe"},
+        {"rv_version": "0.30.0"},
+        {"starter_model": "pytorch"},
+    ],
     ids=str,
 )
 def test_answer_outside_its_choices_is_refused_by_cookiecutter(
@@ -287,7 +329,7 @@ def test_constraints_are_the_pins_of_the_chosen_version(bake):
     assert "numpy==1.26.4" in pins.splitlines()
 
 
-@pytest.mark.parametrize("combination", ["defaults", "custom"])
+@pytest.mark.parametrize("combination", ["defaults", "custom", "scikit-learn"])
 def test_generated_project_tests_pass(bake, combination, tmp_path):
     answers, names = COMBINATIONS[combination]
     project = bake(**answers)
@@ -318,3 +360,20 @@ def test_generated_project_tests_pass(bake, combination, tmp_path):
         assert result.returncode == 0, result.stderr[-3000:]
         assert len(re.findall(r"= \d+\.\d\dx rastervision --help", result.stdout)) == 3
         assert re.search(r"plugin overhead at start-up: [+-]\d+\.\d%", result.stdout)
+    if combination == "scikit-learn":
+        # The model benchmarks print their figures; here on a tiny data set.
+        benchmarks = {
+            "model_benchmark.py": (["--scenes", "3", "--size", "128"], 4),
+            "scale_benchmark.py": (["--scenes", "2", "3", "--size", "128"], 2),
+        }
+        for script, (options, lines) in benchmarks.items():
+            result = subprocess.run(
+                [str(venv / "bin" / "python"), f"benchmarks/{script}", *options],
+                cwd=project,
+                env=venv_env(venv, TMPDIR=str(tmp_path)),
+                capture_output=True,
+                text=True,
+            )
+            assert result.returncode == 0, result.stderr[-3000:]
+            figures = r"train \d+\.\d\d s, predict \d+\.\d\d s, peak \d+ MiB"
+            assert len(re.findall(figures, result.stdout)) == lines, result.stdout

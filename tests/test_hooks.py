@@ -22,6 +22,7 @@ DEFAULTS = json.loads((REPO / "cookiecutter.json").read_text())
 GOOD = {
     "plugin_name": "Noop Plugin",
     "plugin_slug": "noop_plugin",
+    "starter_model": "noop",
     "backend_name": "Noop",
     "__backend_class": "NoopBackend",
     "__backend_module": "noop_backend",
@@ -164,6 +165,7 @@ REJECTED = [
     ("rv_version", "0.31.1; rm -rf /", "PEP 440"),
     ("license", "GPL", "must be one of"),
     ("write_profile", "maybe", "must be one of"),
+    ("starter_model", "pytorch", "must be one of"),
     ("docker_image", "Noop", "Docker image name"),
     ("docker_image", "noop:latest", "Docker image name"),
     ("docker_image", "noop'$(id)'", "Docker image name"),

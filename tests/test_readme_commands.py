@@ -42,5 +42,22 @@ def test_try_script_generates_a_project_and_runs_the_vegas_experiment(
     assert json.loads(eval_json.read_text())["overall"]
     assert (project / "out/vegas/bundle/model-bundle.zip").is_file()
     assert str(eval_json) in result.stdout
+    # It ends with each class's F1 from that eval.json.
+    assert re.search(r"^building +\d\.\d{3}$", result.stdout, flags=re.MULTILINE)
+    assert re.search(r"^background +(\d\.\d{3}|-)$", result.stdout, flags=re.MULTILINE)
     # The profile went to the (fake) home, as the hook promises.
     assert "[BATCH]" in (fake_home / ".rastervision" / "noop_plugin").read_text()
+
+
+def test_try_script_refuses_a_model_option_without_a_value(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    result = subprocess.run(
+        ["bash", str(REPO / "try.sh"), "--model"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert "--model needs noop or scikit-learn" in result.stderr
+    assert list(work.iterdir()) == []

@@ -5,9 +5,10 @@ Prints, as medians over ``--repeat`` runs on this machine:
 - ``rastervision --help`` with this plugin and with the plugin hidden from
   discovery (the same interpreter, only the plugin skipped), and the overhead;
 - the whole ``-a test True`` Vegas run, ``run inprocess`` on the sample data,
-  for each task, and its ratio to ``rastervision --help``.
+  for each task, and its ratio to ``rastervision --help``; with ``--full``
+  also the whole run without test mode (every sample scene).
 
-Usage: python benchmarks/vegas_speed.py [--repeat N]
+Usage: python benchmarks/vegas_speed.py [--repeat N] [--full]
 """
 
 import argparse
@@ -59,6 +60,11 @@ def median_seconds(make_commands, repeat, env):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="runs per figure")
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="also time the whole run without test mode (-a test False)",
+    )
     args = parser.parse_args(argv)
 
     bin_dir = Path(sys.executable).parent
@@ -87,37 +93,44 @@ def main(argv=None):
             f"plugin overhead at start-up: {100 * (help_with / help_without - 1):+.1f}%"
         )
 
-        def vegas_runs(run_index):
-            """One run per task, each in a fresh root_uri (no reused chips)."""
-            return [
-                [
-                    str(bin_dir / "rastervision"),
-                    "run",
-                    "inprocess",
-                    "spacenet/vegas.py",
-                    "-a",
-                    "raw_uri",
-                    str(raw_uri),
-                    "-a",
-                    "root_uri",
-                    str(Path(tmp) / f"{task_type}-{run_index}"),
-                    "-a",
-                    "task_type",
-                    task_type,
-                    "-a",
-                    "test",
-                    "True",
-                ]
-                for task_type in TASK_TYPES
-            ]
+        modes = (
+            {"test run": "True", "full run": "False"}
+            if args.full
+            else {"test run": "True"}
+        )
+        for mode, test in modes.items():
 
-        for task_type, run_seconds in zip(
-            TASK_TYPES, median_seconds(vegas_runs, args.repeat, env), strict=True
-        ):
-            print(
-                f"Vegas test run, {task_type}: {run_seconds:.2f} s "
-                f"= {run_seconds / help_with:.2f}x rastervision --help"
-            )
+            def vegas_runs(run_index, test=test):
+                """One run per task, each in a fresh root_uri (no reused chips)."""
+                return [
+                    [
+                        str(bin_dir / "rastervision"),
+                        "run",
+                        "inprocess",
+                        "spacenet/vegas.py",
+                        "-a",
+                        "raw_uri",
+                        str(raw_uri),
+                        "-a",
+                        "root_uri",
+                        str(Path(tmp) / f"{task_type}-{test}-{run_index}"),
+                        "-a",
+                        "task_type",
+                        task_type,
+                        "-a",
+                        "test",
+                        test,
+                    ]
+                    for task_type in TASK_TYPES
+                ]
+
+            for task_type, run_seconds in zip(
+                TASK_TYPES, median_seconds(vegas_runs, args.repeat, env), strict=True
+            ):
+                print(
+                    f"Vegas {mode}, {task_type}: {run_seconds:.2f} s "
+                    f"= {run_seconds / help_with:.2f}x rastervision --help"
+                )
 
 
 if __name__ == "__main__":

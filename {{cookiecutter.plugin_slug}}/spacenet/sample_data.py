@@ -65,6 +65,9 @@ MAX_VALUE = 2047
 BUILDING_SIDE_METRES = (6.0, 20.0)
 BUILDING_GAP_METRES = 2.0
 PIXELS_PER_BUILDING = 4000  # at most one building per this many pixels
+# The built-up block of a scene spans this fraction of its width and height.
+MIN_BLOCK_FRACTION = 0.3
+MAX_BLOCK_FRACTION = 0.6
 PLACEMENT_TRIES = 20  # per building, before giving up on a crowded scene
 LANE_WIDTH_METRES = 3.5
 
@@ -161,13 +164,21 @@ def _buildings(
 ) -> tuple[list[dict], list, list]:
     """Return building features, their footprints and roof colours.
 
-    Footprints are rotated rectangles that keep a small gap between each other; each
-    one has its centre in the image, so it is fully or partly inside.
+    Footprints are rotated rectangles that keep a small gap between each other,
+    with their centres in a random block of the scene (so some chips are desert
+    only), each one wholly inside the image: Raster Vision's object detection label
+    source drops a box less than 80% inside its scene, so a building cut by the
+    scene's edge would be seen in the pixels but missing from the labels.
     """
+    image_box = box(0, 0, size, size)
     min_side, max_side = (side / PIXEL_METRES for side in BUILDING_SIDE_METRES)
     max_side = min(max_side, size / 3)
     gap = BUILDING_GAP_METRES / PIXEL_METRES
-    wanted = int(rng.integers(1, max(1, size * size // PIXELS_PER_BUILDING) + 1))
+    # The buildings stand in one built-up block; the rest of the scene is desert.
+    block_size = rng.uniform(MIN_BLOCK_FRACTION, MAX_BLOCK_FRACTION, 2) * size
+    block_start = rng.uniform(0, size - block_size)
+    block_area = block_size[0] * block_size[1]
+    wanted = int(rng.integers(1, max(1, block_area // PIXELS_PER_BUILDING) + 1))
     footprints = []
     for _ in range(PLACEMENT_TRIES * wanted):
         if len(footprints) == wanted:
@@ -177,12 +188,12 @@ def _buildings(
             affinity.rotate(
                 box(-width / 2, -height / 2, width / 2, height / 2), rng.uniform(0, 180)
             ),
-            *rng.uniform(0, size, 2),
+            *rng.uniform(block_start, block_start + block_size),
         )
-        if all(footprint.distance(other) > gap for other in footprints):
+        inside = image_box.contains(footprint)
+        if inside and all(footprint.distance(other) > gap for other in footprints):
             footprints.append(footprint)
 
-    image_box = box(0, 0, size, size)
     features = [
         _feature(
             _to_lonlat(footprint, transform),

@@ -13,6 +13,7 @@ import random
 import re
 from os.path import join
 
+from rastervision.core.analyzer import StatsAnalyzerConfig
 from rastervision.core.data import (
     BufferTransformerConfig,
     BuildingVectorOutputConfig,
@@ -204,13 +205,27 @@ def get_class_config(target: str, task_type: str) -> ClassConfig:
     return ClassConfig(names=[class_name, "background"], colors=["orange", "black"])
 
 
-def get_window_sampling(test: bool, sampling_class=WindowSamplingConfig):
+def get_window_sampling(test: bool, sampling_class=WindowSamplingConfig, **options):
     """Sliding windows over whole scenes; a test run takes a few random chips."""
     if test:
         return sampling_class(
-            method="random", size=CHIP_SIZE, max_windows=TEST_MAX_CHIPS_PER_SCENE
+            method="random",
+            size=CHIP_SIZE,
+            max_windows=TEST_MAX_CHIPS_PER_SCENE,
+            **options,
         )
-    return sampling_class(size=CHIP_SIZE, stride=CHIP_SIZE)
+    return sampling_class(size=CHIP_SIZE, stride=CHIP_SIZE, **options)
+
+
+def get_stats_analyzer() -> StatsAnalyzerConfig:
+    """Image statistics from every pixel, for scenes of any size, the same each run.
+
+    Raster Vision's default samples random 300 px squares: it stops with
+    ``BoxSizeError`` on a scene 300 px wide (or a 256 x 1000 strip), and its
+    statistics, hence every prediction, change from run to run. A sliding
+    window over whole scenes reads each pixel once: cheap at SpaceNet's sizes.
+    """
+    return StatsAnalyzerConfig(sample_prob=None)
 
 
 def get_pipeline_options(task_type: str, test: bool):
@@ -231,9 +246,16 @@ def get_pipeline_options(task_type: str, test: bool):
     return (
         ObjectDetectionConfig,
         ObjectDetectionChipOptions(
-            sampling=get_window_sampling(test, ObjectDetectionWindowSamplingConfig)
+            # Every object a chip shows is in its labels, clipped to the chip:
+            # by default an object less than 80% inside would be left out and
+            # its pixels taught as background.
+            sampling=get_window_sampling(
+                test, ObjectDetectionWindowSamplingConfig, ioa_thresh=0.01, clip=True
+            )
         ),
-        ObjectDetectionPredictOptions(chip_sz=CHIP_SIZE),
+        # Windows twice the chip size, overlapping by half: each object up to
+        # CHIP_SIZE pixels across is seen whole by one of them.
+        ObjectDetectionPredictOptions(chip_sz=2 * CHIP_SIZE, stride=CHIP_SIZE),
     )
 
 
@@ -303,6 +325,7 @@ def get_config(
     return pipeline_class(
         root_uri=root_uri,
         dataset=dataset,
+        analyzers=[get_stats_analyzer()],
         backend={{ cookiecutter.__backend_class }}Config(),
         chip_options=chip_options,
         predict_options=predict_options,

@@ -1,13 +1,91 @@
-"""Shared fixtures: the sample data set, made once per test session."""
+"""Shared fixtures: the sample data set and Vegas runs, made once per session."""
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
 
 import pytest
+from rastervision.pipeline.config import build_config
+from rastervision.pipeline.file_system import file_to_json
 
 from spacenet.sample_data import make_sample_data
+
+PROJECT = Path(__file__).resolve().parents[1]
+VEGAS = str(PROJECT / "spacenet" / "vegas.py")
+RASTERVISION = str(Path(sys.executable).with_name("rastervision"))
+# The sample data's default: its validation scenes hold buildings and background.
+SAMPLE_SCENES = 8
+
+
+def run_rastervision(*args, tmp_path, env=None):
+    """Run the rastervision CLI as a user would, from an activated venv."""
+    run_env = dict(os.environ, **(env or {}))
+    # `run local` starts `python` from PATH: make it this venv's.
+    run_env["PATH"] = os.pathsep.join(
+        [str(Path(sys.executable).parent), run_env["PATH"]]
+    )
+    run_env["TMPDIR"] = str(tmp_path)
+    result = subprocess.run(
+        [RASTERVISION, *args], cwd=PROJECT, env=run_env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def vegas_args(raw_uri, root_uri, task_type, test="True", target="buildings"):
+    """The Vegas experiment's file and its ``-a`` arguments."""
+    arguments = {
+        "raw_uri": raw_uri,
+        "root_uri": str(root_uri),
+        "target": target,
+        "task_type": task_type,
+        "test": test,
+    }
+    return [VEGAS] + [word for k, v in arguments.items() for word in ("-a", k, v)]
+
+
+def build_backend(root: Path, tmp_path: Path):
+    """The backend of the pipeline run under ``root``, as predict builds it."""
+    config = build_config(file_to_json(str(root / "pipeline-config.json")))
+    return config.backend.build(config, str(tmp_path))
+
+
+def rewrite_zip(source: Path, target: Path, replace: dict[str, bytes | str]) -> None:
+    """Copy the zip ``source`` to ``target`` with some members' contents replaced."""
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+        for name in old.namelist():
+            new.writestr(name, replace.get(name, old.read(name)))
+        for name in replace.keys() - set(old.namelist()):
+            new.writestr(name, replace[name])
 
 
 @pytest.fixture(scope="session")
 def raw_uri(tmp_path_factory):
     """A folder holding spacenet/ with a few synthetic Vegas scenes."""
     out = tmp_path_factory.mktemp("raw")
-    make_sample_data(out, num_scenes=6, size=256, seed=0)
+    make_sample_data(out, num_scenes=SAMPLE_SCENES, size=256, seed=0)
     return str(out)
+
+
+@pytest.fixture(scope="session")
+def vegas_run(raw_uri, tmp_path_factory):
+    """``vegas_run(task_type, test, target)``: the root of a `run inprocess`.
+
+    Each combination runs once per session; the contract tests and the model
+    tests read the same outputs.
+    """
+    roots = {}
+
+    def run(task_type, test="True", target="buildings"):
+        key = (task_type, test, target)
+        if key not in roots:
+            tmp_path = tmp_path_factory.mktemp(f"{target}-{task_type}-{test}")
+            root = tmp_path / "out"
+            args = vegas_args(raw_uri, root, task_type, test, target)
+            run_rastervision("run", "inprocess", *args, tmp_path=tmp_path)
+            roots[key] = root
+        return roots[key]
+
+    return run

@@ -56,9 +56,11 @@ def test_rastervision_cli_loads_with_the_plugin():
 
 
 def test_config_survives_a_json_round_trip():
-    config = {{ cookiecutter.__backend_class }}Config(predict_class_id=1)
+    """Every field of the config is saved and read back (model tests try values)."""
+    config = {{ cookiecutter.__backend_class }}Config()
     saved = json.loads(config.json())
     assert saved["type_hint"] == TYPE_HINT
+    assert set({{ cookiecutter.__backend_class }}Config.model_fields) <= set(saved)
     loaded = build_config(saved)
     assert isinstance(loaded, {{ cookiecutter.__backend_class }}Config)
     assert loaded == config

@@ -1,65 +1,37 @@
-"""The Vegas experiment, built and run for real on the sample data."""
+"""Contract tests: what any model behind the backend must pass.
+
+The Vegas experiment, built and run for real on the sample data: every command
+runs, the outputs and the bundle exist, predictions have the right shape and
+classes, and predict works on the bundle. What one particular model predicts is
+checked in tests/test_model.py.
+"""
 
 import json
-import os
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
+from conftest import (
+    SAMPLE_SCENES,
+    build_backend,
+    rewrite_zip,
+    run_rastervision,
+    vegas_args,
+)
 from rastervision.pipeline.config import build_config, upgrade_config
 from rastervision.pipeline.file_system import file_to_json
 
 from rastervision.{{ cookiecutter.plugin_slug }} import {{ cookiecutter.__backend_class }}Config
-from spacenet.sample_data import empty_scene_id
+from rastervision.{{ cookiecutter.plugin_slug }}.{{ cookiecutter.__backend_module }}_config import ModelBundleError
+from rastervision.{{ cookiecutter.plugin_slug }}.model import FORMAT_VERSION
+from spacenet.sample_data import empty_scene_id, make_sample_data
 from spacenet.vegas import TASK_TYPES, get_config
 
-PROJECT = Path(__file__).resolve().parents[1]
-VEGAS = str(PROJECT / "spacenet" / "vegas.py")
-RASTERVISION = str(Path(sys.executable).with_name("rastervision"))
 
-
-def rastervision(*args, tmp_path, env=None):
-    """Run the rastervision CLI as a user would, from an activated venv."""
-    run_env = dict(os.environ, **(env or {}))
-    # `run local` starts `python` from PATH: make it this venv's.
-    run_env["PATH"] = os.pathsep.join(
-        [str(Path(sys.executable).parent), run_env["PATH"]]
-    )
-    run_env["TMPDIR"] = str(tmp_path)
-    result = subprocess.run(
-        [RASTERVISION, *args], cwd=PROJECT, env=run_env, capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
-
-
-def vegas_args(raw_uri, root_uri, task_type, test="True"):
-    return [
-        VEGAS,
-        "-a",
-        "raw_uri",
-        raw_uri,
-        "-a",
-        "root_uri",
-        str(root_uri),
-        "-a",
-        "target",
-        "buildings",
-        "-a",
-        "task_type",
-        task_type,
-        "-a",
-        "test",
-        test,
-    ]
-
-
-def assert_outputs(root, task_type="chip_classification"):
-    """Eval, bundle and model exist, and the predictions are the model's."""
+def assert_outputs(root, task_type="chip_classification", num_classes=2):
+    """Eval, bundle and model exist, and predictions are labels of known classes."""
     eval_json = json.loads(
         (root / "eval" / "validation_scenes" / "eval.json").read_text()
     )
@@ -67,22 +39,34 @@ def assert_outputs(root, task_type="chip_classification"):
     with zipfile.ZipFile(root / "bundle" / "model-bundle.zip") as bundle:
         assert {"pipeline-config.json", "model-bundle.zip"} <= set(bundle.namelist())
     with zipfile.ZipFile(root / "train" / "model-bundle.zip") as bundle:
-        model = json.loads(bundle.read("model.json"))
-    assert sum(model["class_counts"]) > 0, "train saw no labelled chips"
-    class_id = model["predict_class_id"]
+        info = json.loads(bundle.read("model-info.json"))
+    assert info == {"format_version": FORMAT_VERSION}
     predictions = sorted((root / "predict").iterdir())
     assert predictions, "predict wrote nothing"
     for prediction in predictions:
-        if task_type == "semantic_segmentation":
-            with rasterio.open(prediction / "labels.tif") as labels:
-                assert np.unique(labels.read()).tolist() == [class_id]
-            continue
-        features = json.loads(prediction.read_text())["features"]
-        if task_type == "chip_classification":
-            assert features
-            assert {f["properties"]["class_id"] for f in features} == {class_id}
-        else:
-            assert features == [], "the constant model predicts no boxes"
+        assert_prediction(prediction, task_type, num_classes)
+
+
+def assert_prediction(prediction: Path, task_type, num_classes=2):
+    """One scene's predictions: labels of the pipeline's type and classes."""
+    if task_type == "semantic_segmentation":
+        with rasterio.open(prediction / "labels.tif") as labels:
+            values = labels.read(1)
+            assert (labels.width, labels.height) == (256, 256)
+        assert set(np.unique(values).tolist()) <= set(range(num_classes))
+        return
+    features = json.loads(prediction.read_text())["features"]
+    if task_type == "chip_classification":
+        assert features, "chip classification predicts every cell"
+    for feature in features:
+        assert feature["properties"]["class_id"] in range(num_classes)
+        if task_type == "object_detection":
+            assert 0 <= feature["properties"]["score"] <= 1
+
+
+def num_classes_of(task_type):
+    """Vegas' classes: the target, and background except for object detection."""
+    return 1 if task_type == "object_detection" else 2
 
 
 @pytest.mark.parametrize("task_type", TASK_TYPES)
@@ -118,31 +102,35 @@ def test_bad_arguments_stop_before_any_work(raw_uri, tmp_path, args, message):
 
 
 @pytest.mark.parametrize("task_type", TASK_TYPES)
-def test_inprocess_run_completes(raw_uri, tmp_path, task_type):
-    root = tmp_path / "out"
-    rastervision(
-        "run", "inprocess", *vegas_args(raw_uri, root, task_type), tmp_path=tmp_path
-    )
-    assert_outputs(root, task_type)
+def test_inprocess_run_completes(vegas_run, task_type):
+    assert_outputs(vegas_run(task_type), task_type, num_classes_of(task_type))
 
 
-def test_roads_segmentation_completes(raw_uri, tmp_path):
-    root = tmp_path / "out"
-    args = vegas_args(raw_uri, root, "semantic_segmentation")
-    args[args.index("buildings")] = "roads"
-    rastervision("run", "inprocess", *args, tmp_path=tmp_path)
+def test_roads_segmentation_completes(vegas_run):
+    root = vegas_run("semantic_segmentation", target="roads")
     assert_outputs(root, "semantic_segmentation")
 
 
 @pytest.mark.parametrize("task_type", TASK_TYPES)
-def test_scene_without_buildings_does_not_crash(raw_uri, tmp_path, task_type):
+def test_scene_without_buildings_does_not_crash(raw_uri, vegas_run, task_type):
     """Without test mode every scene is used, the empty one included."""
-    root = tmp_path / "out"
-    args = vegas_args(raw_uri, root, task_type, test="False")
-    rastervision("run", "inprocess", *args, tmp_path=tmp_path)
+    root = vegas_run(task_type, test="False")
     config = get_config("local", str(root), raw_uri=raw_uri, task_type=task_type)
-    assert str(empty_scene_id(6)) in {s.id for s in config.dataset.all_scenes}
-    assert_outputs(root, task_type)
+    assert str(empty_scene_id(SAMPLE_SCENES)) in {
+        s.id for s in config.dataset.all_scenes
+    }
+    assert_outputs(root, task_type, num_classes_of(task_type))
+
+
+@pytest.mark.parametrize("task_type", TASK_TYPES)
+def test_scenes_as_small_as_the_stats_sample_run(tmp_path, task_type):
+    """Raster Vision's stats analyzer samples 300 px squares: 300 px scenes work."""
+    raw = tmp_path / "raw"
+    make_sample_data(raw, num_scenes=3, size=300, seed=1)
+    root = tmp_path / "out"
+    args = vegas_args(str(raw), root, task_type, test="False")
+    run_rastervision("run", "inprocess", *args, tmp_path=tmp_path)
+    assert (root / "eval" / "validation_scenes" / "eval.json").is_file()
 
 
 @pytest.mark.parametrize("task_type", TASK_TYPES)
@@ -153,7 +141,7 @@ def test_run_local_with_profile_then_predict(raw_uri, tmp_path, task_type):
     (profile_dir / "vegas-test").write_text("[BATCH]\ncpu_job_queue = unused\n")
     env = {"RV_CONFIG_DIR": str(profile_dir)}
     root = tmp_path / "out"
-    rastervision(
+    result = run_rastervision(
         "-p",
         "vegas-test",
         "run",
@@ -162,18 +150,30 @@ def test_run_local_with_profile_then_predict(raw_uri, tmp_path, task_type):
         tmp_path=tmp_path,
         env=env,
     )
-    assert_outputs(root, task_type)
+    assert_outputs(root, task_type, num_classes_of(task_type))
+    # The plugin hides runpy's harmless warning about rastervision.pipeline.cli.
+    assert "found in sys.modules" not in result.stderr
     image = next(Path(raw_uri).glob("spacenet/SN2_buildings/**/PS-RGB/*.tif"))
     predictions = tmp_path / "predictions"
-    rastervision(
+    run_rastervision(
         "predict",
         str(root / "bundle" / "model-bundle.zip"),
         str(image),
         str(predictions),
         tmp_path=tmp_path,
     )
-    if task_type == "semantic_segmentation":
-        assert (predictions / "labels.tif").is_file()
-    else:
-        features = json.loads(predictions.read_text())["features"]
-        assert bool(features) == (task_type == "chip_classification")
+    assert_prediction(predictions, task_type, num_classes_of(task_type))
+
+
+def test_bundle_of_another_format_version_is_refused(vegas_run, tmp_path):
+    """An old bundle met by new code: a clear error, not a KeyError."""
+    root = vegas_run("chip_classification")
+    other_version = tmp_path / "model-bundle.zip"
+    rewrite_zip(
+        root / "train" / "model-bundle.zip",
+        other_version,
+        {"model-info.json": json.dumps({"format_version": FORMAT_VERSION + 1})},
+    )
+    backend = build_backend(root, tmp_path)
+    with pytest.raises(ModelBundleError, match="format version"):
+        backend.load_model(str(other_version))

@@ -5,6 +5,8 @@ Raster Vision imports this package in every process (it finds it inside the
 imports here light: every ``rastervision`` command pays for them.
 """
 
+import warnings
+
 PLUGIN_NAME = "rastervision.{{ cookiecutter.plugin_slug }}"
 # Raise this, and pass an upgrader to @register_config, when a config field
 # changes in a way that old pipeline-config.json files need migrating.
@@ -15,6 +17,17 @@ def register_plugin(registry):
     """Tell Raster Vision's registry this plugin's config version."""
     registry.set_plugin_version(PLUGIN_NAME, PLUGIN_VERSION)
 
+
+# `rastervision run local` starts every command as `python -m
+# rastervision.pipeline.cli`; importing the package first loads the plugins and
+# the cli module, so runpy warns, harmlessly, that the module is already
+# imported. Raster Vision imports this plugin before runpy checks: hide that
+# one warning here.
+warnings.filterwarnings(
+    "ignore",
+    message=r"'rastervision\.pipeline\.cli' found in sys\.modules",
+    category=RuntimeWarning,
+)
 
 # Defined above the imports below on purpose: importing a config module imports
 # rastervision.pipeline, which loads every plugin, this one included while it

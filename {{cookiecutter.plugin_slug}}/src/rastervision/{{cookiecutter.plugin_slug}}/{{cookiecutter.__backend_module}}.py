@@ -1,24 +1,22 @@
-"""The {{ cookiecutter.__backend_class }}: a backend that learns (almost) nothing.
+"""The {{ cookiecutter.__backend_class }}: Raster Vision's backend contract, around a model.
 
 It implements the whole Raster Vision backend contract for the three pipelines
 (chip classification, semantic segmentation, object detection), so every
 command runs end to end on real data:
 
 - ``chip`` samples windows from each scene and saves each chip with its label;
-- ``train`` reads those chips back (:meth:`iter_samples`) and saves a model;
+- ``train`` reads those chips back (:meth:`iter_samples`), hands them to the
+  model and saves it in ``model-bundle.zip``;
 - ``predict`` slides a window over each scene, batches the chips through
   :meth:`predict_chips` and turns the results into Raster Vision labels.
 
-The "model" is a constant: it predicts the most frequent class of the training
-chips everywhere (no boxes, for object detection). To plug in your own model,
-replace :meth:`train` and :meth:`predict_chips`; the rest is plumbing you can
-keep.
+The model itself lives in ``model.py``: to plug in your own, change that file
+(see the README, "Plug in your own model"); this module is plumbing you can keep.
 """
 
 import json
 import uuid
 import zipfile
-from collections import Counter
 from os.path import join
 
 import numpy as np
@@ -45,9 +43,13 @@ from rastervision.pipeline.file_system import (
 
 from rastervision.{{ cookiecutter.plugin_slug }}.{{ cookiecutter.__backend_module }}_config import (
     MODEL_BUNDLE_FILENAME,
+    ModelBundleError,
 )
+from rastervision.{{ cookiecutter.plugin_slug }}.model import FORMAT_VERSION, Model
 
-MODEL_FILENAME = "model.json"
+# Written next to the model's own files in model-bundle.zip: which model format
+# the bundle holds, checked before the model is loaded.
+MODEL_INFO_FILENAME = "model-info.json"
 
 
 class {{ cookiecutter.__backend_class }}SampleWriter(SampleWriter):
@@ -90,13 +92,13 @@ class {{ cookiecutter.__backend_class }}SampleWriter(SampleWriter):
 
 
 class {{ cookiecutter.__backend_class }}(Backend):
-    """A constant predictor: the place to put your own model."""
+    """Chips, training samples, bundles and sliding-window prediction for a :class:`Model`."""
 
     def __init__(self, backend_config, pipeline_config, tmp_dir: str):
         self.backend_config = backend_config
         self.pipeline_config = pipeline_config
         self.tmp_dir = tmp_dir
-        self.model: dict | None = None
+        self.model: Model | None = None
 
     @property
     def num_classes(self) -> int:
@@ -184,26 +186,25 @@ class {{ cookiecutter.__backend_class }}(Backend):
                             yield dict(sample)
 
     def train(self, source_bundle_uri: str | None = None) -> None:
-        """Count the classes of the training chips and save that as the model.
+        """Train the model on the training chips and save it in train/.
 
-        ``source_bundle_uri`` is a bundle to fine-tune from; a constant model
-        has nothing to fine-tune, so it is ignored here.
+        ``source_bundle_uri`` is a bundle to fine-tune from; the starter model
+        trains from scratch, so it is ignored here.
         """
-        class_counts = Counter()
-        for sample in self.iter_samples("train"):
-            class_ids = sample.get("class_ids", sample.get("label"))
-            class_counts.update(np.ravel(class_ids).tolist())
-        counts = [class_counts[i] for i in range(self.num_classes)]
-        predict_class_id = self.backend_config.predict_class_id
-        if predict_class_id is None:
-            predict_class_id = int(np.argmax(counts)) if any(counts) else 0
-        self._save_model({"class_counts": counts, "predict_class_id": predict_class_id})
+        self.model = Model.train(
+            self.iter_samples("train"), self.backend_config, self.pipeline_config
+        )
+        self._save_model()
 
-    def _save_model(self, model: dict) -> None:
-        """Write the model into train/model-bundle.zip, the file RV bundles."""
+    def _save_model(self) -> None:
+        """Zip the model's files and its format version into train/model-bundle.zip."""
+        model_dir = join(self.tmp_dir, "model")
+        make_dir(model_dir)
+        self.model.save(model_dir)
+        with open(join(model_dir, MODEL_INFO_FILENAME), "w") as f:
+            json.dump({"format_version": FORMAT_VERSION}, f)
         bundle_path = join(self.tmp_dir, MODEL_BUNDLE_FILENAME)
-        with zipfile.ZipFile(bundle_path, "w") as bundle:
-            bundle.writestr(MODEL_FILENAME, json.dumps(model, indent=2))
+        zipdir(model_dir, bundle_path)
         upload_or_copy(
             bundle_path, join(self.pipeline_config.train_uri, MODEL_BUNDLE_FILENAME)
         )
@@ -211,31 +212,40 @@ class {{ cookiecutter.__backend_class }}(Backend):
     # predict
 
     def load_model(self, uri: str | None = None) -> None:
-        """Load the model saved by :meth:`train` (or the one inside a bundle)."""
+        """Load the model saved by :meth:`train` (or the one inside a bundle).
+
+        Raises :class:`ModelBundleError` when the file is not a model bundle of
+        this format version.
+        """
         if uri is None:
             uri = join(self.pipeline_config.train_uri, MODEL_BUNDLE_FILENAME)
-        with zipfile.ZipFile(download_if_needed(uri, self.tmp_dir)) as bundle:
-            self.model = json.loads(bundle.read(MODEL_FILENAME))
+        model_dir = join(self.tmp_dir, f"model-{uuid.uuid4()}")
+        try:
+            with zipfile.ZipFile(download_if_needed(uri, self.tmp_dir)) as bundle:
+                bundle.extractall(model_dir)
+            with open(join(model_dir, MODEL_INFO_FILENAME)) as f:
+                format_version = json.load(f).get("format_version")
+        except (OSError, ValueError, zipfile.BadZipFile) as error:
+            raise ModelBundleError(
+                f"{uri} is not a model bundle of this plugin ({error})"
+            ) from error
+        if format_version != FORMAT_VERSION:
+            raise ModelBundleError(
+                f"{uri} holds a model of format version {format_version}, but this "
+                f"plugin reads format version {FORMAT_VERSION}: train again with "
+                "this version, or predict with the plugin version that trained it"
+            )
+        self.model = Model.load(model_dir, self.backend_config, self.pipeline_config)
 
     def predict_chips(self, chips: np.ndarray) -> list:
-        """Predict a batch of chips (N, H, W, C): replace this with your model.
+        """Predict a batch of chips (N, H, W, C uint8) with the model.
 
         Returns one prediction per chip: class scores (chip classification),
         an (H, W) array of class ids (semantic segmentation), or a dict of
         ``boxes`` (ymin, xmin, ymax, xmax in chip pixels), ``class_ids`` and
         ``scores`` (object detection).
         """
-        class_id = self.model["predict_class_id"]
-        if isinstance(self.pipeline_config, ChipClassificationConfig):
-            return [np.eye(self.num_classes)[class_id] for _ in chips]
-        if isinstance(self.pipeline_config, ObjectDetectionConfig):
-            no_boxes = {
-                "boxes": np.zeros((0, 4)),
-                "class_ids": np.zeros(0, dtype=int),
-                "scores": np.zeros(0),
-            }
-            return [no_boxes for _ in chips]
-        return [np.full(chip.shape[:2], class_id, dtype=np.uint8) for chip in chips]
+        return self.model.predict_chips(chips)
 
     def predict_scene(self, scene, predict_options):
         """Slide a window over the scene and turn the predictions into labels."""
@@ -250,6 +260,11 @@ class {{ cookiecutter.__backend_class }}(Backend):
         if isinstance(self.pipeline_config, ChipClassificationConfig):
             return ChipClassificationLabels.from_predictions(windows, predictions)
         if isinstance(self.pipeline_config, ObjectDetectionConfig):
+            if predict_options.stride < predict_options.chip_sz:
+                predictions = [
+                    drop_cut_boxes(prediction, window, scene.extent)
+                    for prediction, window in zip(predictions, windows, strict=True)
+                ]
             labels = ObjectDetectionLabels.from_predictions(windows, predictions)
             return ObjectDetectionLabels.prune_duplicates(
                 labels,
@@ -263,3 +278,21 @@ class {{ cookiecutter.__backend_class }}(Backend):
             num_classes=self.num_classes,
             crop_sz=predict_options.crop_sz,
         )
+
+
+def drop_cut_boxes(prediction: dict, window: Box, extent: Box) -> dict:
+    """Drop the boxes that touch an edge of ``window`` inside the scene.
+
+    Windows overlap (stride < chip size), so an object cut by such an edge is
+    seen whole by a neighbouring window, as long as it is no larger than the
+    overlap; its cut part would otherwise stay as a second, wrong box.
+    """
+    boxes = np.asarray(prediction["boxes"]).reshape(-1, 4)
+    height, width = window.size
+    cut = (
+        ((boxes[:, 0] <= 0) & (window.ymin > extent.ymin))
+        | ((boxes[:, 1] <= 0) & (window.xmin > extent.xmin))
+        | ((boxes[:, 2] >= height) & (window.ymax < extent.ymax))
+        | ((boxes[:, 3] >= width) & (window.xmax < extent.xmax))
+    )
+    return {key: np.asarray(value)[~cut] for key, value in prediction.items()}

@@ -4,28 +4,26 @@ Kept apart from the backend itself so that registering the plugin (which every
 ``rastervision`` command does) imports nothing heavy.
 """
 
+{% import 'starter_models/' ~ cookiecutter.starter_model ~ '/config.py' as model_config -%}
 from rastervision.core.backend import BackendConfig
-from rastervision.pipeline.config import Field, register_config
+{{ model_config.imports() }}
 
 # The file in train/ (and in the model bundle) that holds the trained model.
 # Raster Vision's predictor loads a file of exactly this name from the bundle.
 MODEL_BUNDLE_FILENAME = "model-bundle.zip"
 
 
+class ModelBundleError(Exception):
+    """A model bundle this plugin cannot or will not load."""
+
+
 @register_config("{{ cookiecutter.__type_hint }}")
 class {{ cookiecutter.__backend_class }}Config(BackendConfig):
-    """Configure a {{ cookiecutter.__backend_class }}.
+    """Configure a {{ cookiecutter.__backend_class }}: the model's settings.
 
-    Add the hyperparameters of your own model here: every field is saved in
-    pipeline-config.json and in the model bundle.
+    Every field is saved in pipeline-config.json and in the model bundle.
     """
-
-    predict_class_id: int | None = Field(
-        None,
-        description="The class the model predicts everywhere; None: the most "
-        "frequent class of the training chips.",
-    )
-
+{{ model_config.fields() }}
     def build(self, pipeline, tmp_dir):
         """Build the backend; imported here so plugin registration stays light."""
         from rastervision.{{ cookiecutter.plugin_slug }}.{{ cookiecutter.__backend_module }} import (

@@ -1,0 +1,1 @@
+{% include 'starter_models/' ~ cookiecutter.starter_model ~ '/model.py' %}

@@ -21,7 +21,7 @@ from rastervision.{{ cookiecutter.plugin_slug }}.model import MODEL_FILENAME
 # False`), below what the README shows the model reaches. A constant model
 # scores 0 on a class it never predicts, and no boxes score 0.
 F1_FLOORS = {
-    ("buildings", "chip_classification"): {"building": 0.8, "background": 0.5},
+    ("buildings", "chip_classification"): {"building": 0.9, "background": 0.9},
     ("buildings", "semantic_segmentation"): {"building": 0.85, "background": 0.85},
     ("buildings", "object_detection"): {"building": 0.6},
     ("roads", "semantic_segmentation"): {"road": 0.7, "background": 0.7},

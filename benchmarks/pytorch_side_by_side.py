@@ -129,9 +129,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-sz", type=int, default=8)
-    parser.add_argument("--scenes", type=int, default=6)
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scenes", type=int, help="default: sample_data.py's")
+    parser.add_argument("--size", type=int, help="default: sample_data.py's")
+    parser.add_argument("--seed", type=int, help="default: sample_data.py's")
     parser.add_argument("--starter-model", default="scikit-learn")
     parser.add_argument("--tasks", nargs="+", choices=list(RUNS), default=list(RUNS))
     parser.add_argument("--venv", type=Path, default=REPO / ".cache" / "pytorch-bench")
@@ -145,11 +145,11 @@ def main(argv=None):
     constraints = constraints_for_venv(project, work)
     python = make_venv(args.venv, args.torch, project, constraints)
     data = work / "data"
-    run(
-        [python, project / "spacenet" / "sample_data.py", data]
-        + ["--scenes", args.scenes, "--size", args.size, "--seed", args.seed],
-        stdout=subprocess.DEVNULL,
-    )
+    sample = [python, project / "spacenet" / "sample_data.py", data]
+    for option in ("scenes", "size", "seed"):
+        if getattr(args, option) is not None:
+            sample += [f"--{option}", getattr(args, option)]
+    run(sample, stdout=subprocess.DEVNULL)
     env = dict(
         os.environ,
         PATH=f"{python.parent}{os.pathsep}{os.environ['PATH']}",
@@ -158,7 +158,8 @@ def main(argv=None):
     )
     rastervision = python.parent / "rastervision"
     print(
-        f"{args.scenes} sample scenes of {args.size} px, -a test False; PyTorch: "
+        f"sample data ({' '.join(map(str, sample[3:])) or 'the defaults'}), "
+        "-a test False; PyTorch: "
         f"{args.epochs} epochs from scratch on the CPU, batch {args.batch_sz}; "
         f"plugin: {project.name} ({args.starter_model}). Not at RV's pins in this "
         f"venv: {', '.join(NOT_AT_PINS)} ({args.torch}), albucore 0.0.13."

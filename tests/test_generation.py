@@ -53,7 +53,7 @@ COMBINATIONS = {
 STARTER_MODEL_MARKERS = {
     "noop": ("predict_class_id", "class_counts"),
     "scikit-learn": (
-        "skops",
+        "save_estimator",
         "RandomForestClassifier",
         "pixels_per_chip",
         "feature_scales",

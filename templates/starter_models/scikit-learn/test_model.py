@@ -3,19 +3,26 @@
 The contract tests (tests/test_vegas.py, tests/test_plugin.py) hold for any
 model; the tests here check this one: it learns each task well beyond what a
 constant model can reach, gives the same results for the same data and seed,
-refuses a bundle that holds untrusted objects, and validates its settings.
+saves its forests so that they load back exactly and no bundle can run code on
+load, and validates its settings.
 """
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import rewrite_zip, run_rastervision, vegas_args
 from rastervision.pipeline.config import build_config
-from skops import io as skops_io
+from sklearn.ensemble import RandomForestClassifier
 
 from rastervision.{{ cookiecutter.plugin_slug }} import {{ cookiecutter.__backend_class }}Config
-from rastervision.{{ cookiecutter.plugin_slug }}.model import MODEL_FILENAME
+from rastervision.{{ cookiecutter.plugin_slug }}.{{ cookiecutter.__backend_module }}_config import ModelBundleError
+from rastervision.{{ cookiecutter.plugin_slug }}.model import (
+    MODEL_FILENAME,
+    load_estimator,
+    save_estimator,
+)
 
 # F1 floors on the sample data (its default 8 scenes of 256 px, `-a test
 # False`), below what the README shows the model reaches. A constant model
@@ -54,18 +61,49 @@ def test_same_data_and_seed_give_the_same_evaluation(vegas_run, raw_uri, tmp_pat
     assert again == json.loads((first / eval_path).read_text())
 
 
+def test_a_saved_forest_loads_back_exactly(tmp_path):
+    rng = np.random.default_rng(0)
+    features = rng.random((500, 6))
+    targets = (features[:, 0] + features[:, 3] > 1).astype(int)
+    forest = RandomForestClassifier(n_estimators=5, max_depth=6, random_state=0)
+    forest.fit(features, targets)
+    path = tmp_path / MODEL_FILENAME
+    save_estimator(forest, path)
+    with np.load(path, allow_pickle=False) as npz:
+        assert not any(npz[name].dtype.hasobject for name in npz.files)
+    loaded = load_estimator(path)
+    assert type(loaded) is RandomForestClassifier
+    assert loaded.get_params() == forest.get_params()
+    unseen = rng.random((1000, 6))
+    assert np.array_equal(loaded.predict_proba(unseen), forest.predict_proba(unseen))
+
+
 def write_marker(path):
     """What a malicious bundle would run on load, if it were loaded."""
     Path(path).write_text("code from the bundle ran")
 
 
-def test_predict_refuses_a_bundle_with_untrusted_objects(vegas_run, raw_uri, tmp_path):
+class RunsCodeWhenUnpickled:
+    """An object that calls :func:`write_marker` when pickle loads it."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return write_marker, (self.path,)
+
+
+def test_predict_refuses_a_bundle_with_python_objects(vegas_run, raw_uri, tmp_path):
     root = vegas_run("semantic_segmentation")
     marker = tmp_path / "marker"
     tampered_model = tmp_path / MODEL_FILENAME
-    # skops stores a function by reference: loading it would import and could
-    # call this module's write_marker; a trusted load must refuse it instead.
-    skops_io.dump({"estimator": write_marker, "marker": str(marker)}, tampered_model)
+    # np.savez pickles an array of objects; np.load with pickle allowed would
+    # run write_marker.
+    np.savez(
+        tampered_model,
+        structure=np.array("{}"),
+        weights=np.array([RunsCodeWhenUnpickled(str(marker))], dtype=object),
+    )
     inner = tmp_path / "model-bundle.zip"
     rewrite_zip(
         root / "train" / "model-bundle.zip",
@@ -83,10 +121,20 @@ def test_predict_refuses_a_bundle_with_untrusted_objects(vegas_run, raw_uri, tmp
         run_rastervision(
             "predict", str(bundle), str(image), str(tmp_path / "out"), tmp_path=tmp_path
         )
-    assert "does not trust" in str(refused.value)
-    assert "write_marker" in str(refused.value)
+    message = str(refused.value)
+    assert "ModelBundleError" in message
+    assert "holds Python objects, which this plugin does not load" in message
     assert not marker.exists()
     assert not (tmp_path / "out").exists()
+
+
+def test_load_refuses_types_it_does_not_know(tmp_path):
+    path = tmp_path / MODEL_FILENAME
+    # The name of a function where an estimator type belongs.
+    structure = {"estimator": ["write_marker", {"dict": {"path": str(path)}}]}
+    np.savez(path, structure=np.array(json.dumps(structure)))
+    with pytest.raises(ModelBundleError, match="holds a 'write_marker'"):
+        load_estimator(path)
 
 
 def test_config_survives_a_json_round_trip():

@@ -377,3 +377,32 @@ def test_generated_project_tests_pass(bake, combination, tmp_path):
             assert result.returncode == 0, result.stderr[-3000:]
             figures = r"train \d+\.\d\d s, predict \d+\.\d\d s, peak \d+ MiB"
             assert len(re.findall(figures, result.stdout)) == lines, result.stdout
+        check_timed_rastervision(project, venv, tmp_path)
+
+
+def check_timed_rastervision(project, venv, tmp_path):
+    """benchmarks/timed_rastervision.py runs a Vegas test run, timing each command.
+
+    The manual PyTorch benchmark runs every experiment through it.
+    """
+    python = str(venv / "bin" / "python")
+    env = venv_env(venv, TMPDIR=str(tmp_path))
+    raw = tmp_path / "timed-raw"
+    subprocess.run(
+        [python, "spacenet/sample_data.py", str(raw)], cwd=project, env=env, check=True
+    )
+    seconds_json = tmp_path / "seconds.json"
+    vegas = ["spacenet/vegas.py", "-a", "raw_uri", str(raw), "-a", "test", "True"]
+    vegas += ["-a", "root_uri", str(tmp_path / "timed")]
+    result = subprocess.run(
+        [python, str(REPO / "benchmarks" / "timed_rastervision.py"), str(seconds_json)]
+        + ["run", "inprocess", *vegas],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    seconds = json.loads(seconds_json.read_text())
+    assert set(seconds) == {"analyze", "chip", "train", "predict", "eval", "bundle"}
+    assert all(0 < value < 60 for value in seconds.values()), seconds

@@ -61,11 +61,15 @@ def test_same_data_and_seed_give_the_same_evaluation(vegas_run, raw_uri, tmp_pat
     assert again == json.loads((first / eval_path).read_text())
 
 
-def test_a_saved_forest_loads_back_exactly(tmp_path):
+@pytest.mark.parametrize(
+    "settings",
+    [{"max_depth": 6}, {"max_depth": None, "class_weight": "balanced"}],
+)
+def test_a_saved_forest_loads_back_exactly(settings, tmp_path):
     rng = np.random.default_rng(0)
     features = rng.random((500, 6))
     targets = (features[:, 0] + features[:, 3] > 1).astype(int)
-    forest = RandomForestClassifier(n_estimators=5, max_depth=6, random_state=0)
+    forest = RandomForestClassifier(n_estimators=5, random_state=0, **settings)
     forest.fit(features, targets)
     path = tmp_path / MODEL_FILENAME
     save_estimator(forest, path)

@@ -315,8 +315,6 @@ def load_estimator(path: str):
             arrays = {name: npz[name] for name in npz.files}
         structure = json.loads(str(arrays.pop("structure")))
         return _from_plain(structure, arrays)
-    except ModelBundleError:
-        raise
     except ValueError as error:
         if "allow_pickle" in str(error):
             raise ModelBundleError(

@@ -26,6 +26,29 @@ INSTALL_ENV = {
 }
 
 
+def run_checked(args, *, cwd=None, env=None, check=True, timeout=600):
+    """Run a command with no standard input, capturing its output.
+
+    With ``check``, the test fails unless it succeeds, showing the command and
+    the end of its output.
+    """
+    result = subprocess.run(
+        [str(a) for a in args],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if check:
+        assert result.returncode == 0, (
+            f"{args}\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}"
+        )
+    return result
+
+
 def load_hook(name):
     """Import hooks/<name>.py as a module (its Jinja line only runs as __main__)."""
     spec = importlib.util.spec_from_file_location(name, HOOKS / f"{name}.py")

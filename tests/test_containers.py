@@ -41,7 +41,7 @@ import uuid
 import zipfile
 
 import pytest
-from conftest import REPO
+from conftest import REPO, run_checked
 
 CONTAINERS = REPO / "tests" / "containers"
 SETUP_SH = CONTAINERS / "setup.sh"
@@ -325,20 +325,7 @@ def images(engine):
 
 
 def docker(env, *args, check=True, timeout=RUN_TIMEOUT):
-    result = subprocess.run(
-        ["docker", *args],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if check:
-        assert result.returncode == 0, (
-            f"docker {args}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-        )
-    return result
+    return run_checked(["docker", *args], env=env, check=check, timeout=timeout)
 
 
 def image_history(tag, env):

@@ -16,7 +16,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import REPO, make_project_venv, venv_env
+from conftest import REPO, make_project_venv, run_checked, venv_env
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
@@ -117,9 +117,7 @@ def files_of(project: Path):
 
 
 def run(*args, cwd):
-    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
-    assert result.returncode == 0, f"{args}\n{result.stdout}\n{result.stderr}"
-    return result
+    return run_checked(args, cwd=cwd)
 
 
 @pytest.fixture(params=COMBINATIONS, ids=list(COMBINATIONS))

@@ -14,13 +14,12 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import yaml
-from conftest import INSTALL_ENV, REPO, VENV_ROOT, uv
+from conftest import INSTALL_ENV, REPO, VENV_ROOT, run_checked, uv
 
 BIN = Path(sys.executable).parent
 WORKFLOW = Path(".github/workflows/ci.yml")
@@ -36,21 +35,10 @@ GIT_IDENTITY = {
 
 
 def run(*args, cwd, env=None, check=True, timeout=600):
-    result = subprocess.run(
-        [str(a) for a in args],
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
+    """Run a command in ``cwd`` with ``env`` added to this process's environment."""
+    return run_checked(
+        args, cwd=cwd, env={**os.environ, **(env or {})}, check=check, timeout=timeout
     )
-    if check:
-        assert result.returncode == 0, (
-            f"{args}\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}"
-        )
-    return result
 
 
 def git(*args, cwd):

@@ -159,7 +159,7 @@ def measure(rebuilds: int, engine: str, keep_images: bool) -> dict:
         home.mkdir()
         project = bake(work, image, home)
         slug = project.name
-        backend = next((project / "src" / "rastervision" / slug).glob("*_backend.py"))
+        backend = project / "src" / "rastervision" / slug / "backend.py"
         base = re.search(
             r"^ARG BASE_IMAGE=(\S+)", (project / "Dockerfile").read_text(), re.MULTILINE
         )[1]

@@ -198,7 +198,6 @@ CHECKS = {
     "starter_model": check_choice(STARTER_MODELS),
     "backend_name": check_backend_name,
     "__backend_class": check_identifier,
-    "__backend_module": check_identifier,
     "project_description": check_text,
     "author_name": check_text,
     "author_email": check_email,

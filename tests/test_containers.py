@@ -473,7 +473,7 @@ def test_build_both_images_and_run_vegas_through_console(
     assert zipfile.is_zipfile(out / "bundle" / "model-bundle.zip")
     # The run used the plugin's backend (found by Raster Vision in the image).
     config = json.loads((out / "pipeline-config.json").read_text())
-    assert config["backend"]["type_hint"] == f"{SLUG}.noop_backend"
+    assert config["backend"]["type_hint"] == f"{SLUG}.backend"
     assert config["plugin_versions"][f"rastervision.{SLUG}"] == 0
 
 
@@ -494,7 +494,7 @@ def test_image_has_neither_git_nor_data(bake, engine, images):
             for name in (".git", "data", "out", "tests", "scripts")
         ]
         + [
-            f"test -f {WORKDIR}/src/rastervision/{SLUG}/noop_backend.py",
+            f"test -f {WORKDIR}/src/rastervision/{SLUG}/backend.py",
             f"test -f {WORKDIR}/spacenet/vegas.py",
             "test -d /opt/notebooks",
         ]
@@ -522,7 +522,7 @@ def test_backend_edit_rebuilds_in_seconds(engine):
     assert figures["rebuild_pip_step_cached"] is True
     assert figures["rebuild_s"] < 30
     assert re.fullmatch(
-        rf"src/rastervision/{SLUG}/noop_backend\.py", figures["backend_module"]
+        rf"src/rastervision/{SLUG}/backend\.py", figures["backend_module"]
     )
 
 

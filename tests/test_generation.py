@@ -21,7 +21,7 @@ from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
 BIN = Path(sys.executable).parent
-DEFAULTS = {"slug": "noop_plugin", "module": "noop_backend"}
+DEFAULTS = {"slug": "noop_plugin", "backend_class": "NoopPluginBackend"}
 COMBINATIONS = {
     "defaults": ({}, DEFAULTS),
     "custom": (
@@ -33,19 +33,19 @@ COMBINATIONS = {
             "docker_image": "registry.example.com:5000/team/crop-mapper",
             "rv_profile": "crops.dev",
         },
-        {"slug": "crop_mapper", "module": "random_forest_backend"},
+        {"slug": "crop_mapper", "backend_class": "RandomForestBackend"},
     ),
     "short-names": (
         {"plugin_name": "x", "backend_name": "a", "license": "BSD-3-Clause"},
-        {"slug": "x", "module": "a_backend"},
+        {"slug": "x", "backend_class": "ABackend"},
     ),
     "proprietary": (
         {"plugin_slug": "zz_top", "license": "Proprietary", "write_profile": "replace"},
-        {"slug": "zz_top", "module": "noop_backend"},
+        {"slug": "zz_top", "backend_class": "ZzTopBackend"},
     ),
     "scikit-learn": (
         {"starter_model": "scikit-learn", "plugin_name": "Roof Finder"},
-        {"slug": "roof_finder", "module": "sklearn_backend"},
+        {"slug": "roof_finder", "backend_class": "RoofFinderBackend"},
     ),
 }
 # Names only the code of one starter model has: a bake of the other must not
@@ -53,7 +53,9 @@ COMBINATIONS = {
 STARTER_MODEL_MARKERS = {
     "noop": ("predict_class_id", "class_counts"),
     "scikit-learn": (
-        "save_estimator",
+        "make_estimator",
+        "TRUSTED_TYPES",
+        "skops",
         "RandomForestClassifier",
         "pixels_per_chip",
         "feature_scales",
@@ -63,8 +65,8 @@ STARTER_MODEL_MARKERS = {
 JINJA = re.compile(r"\{\{|\{%|%\}|\{#|cookiecutter\.")
 
 
-def expected_files(slug, module):
-    """Every file a bake writes, for a given slug and backend module name."""
+def expected_files(slug, backend_class):
+    """Every file a bake writes, for a given slug."""
     package = f"src/rastervision/{slug}"
     return {
         ".dockerignore",
@@ -87,15 +89,19 @@ def expected_files(slug, module):
         "spacenet/sample_data.py",
         "spacenet/vegas.py",
         f"{package}/__init__.py",
-        f"{package}/{module}.py",
-        f"{package}/{module}_config.py",
+        f"{package}/backend.py",
+        f"{package}/config.py",
         f"{package}/model.py",
+        f"{package}/contract.py",
+        f"{package}/chips.py",
         f"{package}/label_sources.py",
         f"{package}/batch_check.py",
         f"{package}/check_pins.py",
         "tests/conftest.py",
         "tests/test_environment.py",
         "tests/test_model.py",
+        "tests/test_contract.py",
+        "tests/fuzz_worker.py",
         "tests/test_plugin.py",
         "tests/test_sample_data.py",
         "tests/test_vector_outputs.py",
@@ -189,10 +195,9 @@ def test_names_reach_every_file(baked):
     assert '"rastervision_core>=0.31.1,<0.32"' in pyproject
     init = (project / f"src/rastervision/{slug}/__init__.py").read_text()
     assert f'PLUGIN_NAME = "rastervision.{slug}"' in init
-    config = (
-        project / f"src/rastervision/{slug}/{names['module']}_config.py"
-    ).read_text()
-    assert f'@register_config("{slug}.{names["module"]}")' in config
+    config = (project / f"src/rastervision/{slug}/config.py").read_text()
+    assert f'@register_config("{slug}.backend")' in config
+    assert f"class {names['backend_class']}Config(BackendConfig):" in config
     image = answers.get("docker_image", slug.replace("_", "-"))
     assert f"IMAGE='{image}'" in (project / "scripts/build").read_text()
     profile = answers.get("rv_profile", slug)

@@ -491,10 +491,7 @@ def test_names_differing_by_case_or_separator_give_the_same_package(baker):
     ]:
         bake = baker(plugin_name=name, backend_name=backend, project_description="same")
         ctx = bake.context()
-        assert (ctx["plugin_slug"], ctx["__backend_module"]) == (
-            "my_plugin",
-            "my_backend",
-        )
+        assert ctx["plugin_slug"] == "my_plugin"
         assert ctx["__backend_class"] == expected_class[backend]
         projects.append(bake.project)
     trees = [
@@ -703,11 +700,10 @@ def free_text_bake(baker, tmp_path, capfd, name, description, author, must_pass)
         baker.arm(answers),
         docker_image="hypo-plugin",
         rv_profile="hypo_plugin",
-        backend_name="Noop",
+        backend_name="noop_plugin",
         batch_gpu_job_queue="raster-vision-gpu",
         batch_gpu_job_def="raster-vision-gpu",
-        __backend_class="NoopBackend",
-        __backend_module="noop_backend",
+        __backend_class="NoopPluginBackend",
         cpu_base_image="quay.io/azavea/raster-vision:pytorch-0.31.1",
         gpu_base_image="quay.io/azavea/raster-vision:pytorch-0.31.1",
     )

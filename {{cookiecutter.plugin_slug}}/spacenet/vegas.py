@@ -51,6 +51,7 @@ from rastervision.{{ cookiecutter.plugin_slug }} import (
     {{ cookiecutter.__backend_class }}Config,
 )
 from rastervision.{{ cookiecutter.plugin_slug }}.batch_check import check_batch_setup
+from rastervision.{{ cookiecutter.plugin_slug }}.model import ModelConfig
 
 CHIP_CLASSIFICATION = "chip_classification"
 SEMANTIC_SEGMENTATION = "semantic_segmentation"
@@ -99,11 +100,6 @@ CELL_COVER_THRESH = 0.01
 TEST_MAX_TRAIN_SCENES = 2
 TEST_MAX_VALIDATION_SCENES = 1
 TEST_MAX_CHIPS_PER_SCENE = 4
-{%- if cookiecutter.starter_model == "scikit-learn" %}
-# A test run checks that every command works, not how well the model learns:
-# a few shallow trees on features of one scale are enough, and quick.
-TEST_BACKEND_SETTINGS = {"n_estimators": 4, "max_depth": 6, "feature_scales": [2.0]}
-{%- endif %}
 TRAIN_SPLIT = 0.8
 # Road centre lines become polygons this many pixels wide on each side.
 ROAD_BUFFER_PIXELS = 10
@@ -292,8 +288,8 @@ def get_config(
         target: ``buildings`` or ``roads`` (roads: semantic segmentation only).
         task_type: ``chip_classification``, ``semantic_segmentation`` or
             ``object_detection``.
-        test: ``True`` keeps the run tiny: a few scenes and chips{% if cookiecutter.starter_model == "scikit-learn" %},
-            small forests{% endif %}.
+        test: ``True`` keeps the run tiny: a few scenes and chips, and the
+            model's quick settings (``ModelConfig.for_test_run``).
     """
     check_choice("target", target, tuple(TARGET_TASKS))
     check_choice("task_type", task_type, TASK_TYPES)
@@ -336,18 +332,15 @@ def get_config(
     pipeline_class, chip_options, predict_options = get_pipeline_options(
         task_type, test
     )
-{%- if cookiecutter.starter_model == "scikit-learn" %}
-    backend_settings = TEST_BACKEND_SETTINGS if test else {}
-{%- endif %}
     return pipeline_class(
         root_uri=root_uri,
         dataset=dataset,
         analyzers=[get_stats_analyzer()],
-{%- if cookiecutter.starter_model == "scikit-learn" %}
-        backend={{ cookiecutter.__backend_class }}Config(**backend_settings),
-{%- else %}
-        backend={{ cookiecutter.__backend_class }}Config(),
-{%- endif %}
+        # A test run checks that every command works, not how well the model
+        # learns: the model's quick settings.
+        backend={{ cookiecutter.__backend_class }}Config(
+            model=ModelConfig.for_test_run() if test else ModelConfig()
+        ),
         chip_options=chip_options,
         predict_options=predict_options,
     )

@@ -6,10 +6,12 @@ import sys
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from rastervision.pipeline.config import build_config
 from rastervision.pipeline.file_system import file_to_json
 
+from rastervision.{{ cookiecutter.plugin_slug }}.contract import Boxes, ModelSpec, Sample, Task
 from spacenet.sample_data import make_sample_data
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -17,6 +19,39 @@ VEGAS = str(PROJECT / "spacenet" / "vegas.py")
 RASTERVISION = str(Path(sys.executable).with_name("rastervision"))
 # The sample data's default: its validation scenes hold buildings and background.
 SAMPLE_SCENES = 8
+
+
+def spec_for(task: Task, num_bands: int = 3) -> ModelSpec:
+    """The Vegas experiment's classes for ``task``, on ``num_bands`` bands."""
+    if task == Task.OBJECT_DETECTION:
+        return ModelSpec(task, ("building",), num_bands)
+    return ModelSpec(task, ("building", "background"), num_bands)
+
+
+def synthetic_samples(spec: ModelSpec, count: int, size: int = 48, seed: int = 0):
+    """Chips with a bright square (half of them) on noisy ground, labelled for
+    ``spec``'s task: class 0 is the square, class 1 (if any) the ground."""
+    rng = np.random.default_rng(seed)
+    samples = []
+    for number in range(count):
+        chip = rng.integers(0, 60, (size, size, spec.num_bands), dtype=np.uint8)
+        mask = np.zeros((size, size), dtype=bool)
+        if number % 2 == 0:
+            side = int(rng.integers(10, 16))
+            y, x = rng.integers(0, size - side, 2)
+            mask[y : y + side, x : x + side] = True
+            chip[mask] = rng.integers(180, 255, (mask.sum(), spec.num_bands))
+            box = [[y, x, y + side, x + side]]
+        else:
+            box = np.zeros((0, 4))
+        if spec.task == Task.CHIP_CLASSIFICATION:
+            label = 0 if mask.any() else 1
+        elif spec.task == Task.SEMANTIC_SEGMENTATION:
+            label = np.where(mask, 0, 1).astype(np.uint8)
+        else:
+            label = Boxes(box, np.zeros(len(box)))
+        samples.append(Sample(chip, label))
+    return samples
 
 
 def run_rastervision(*args, tmp_path, env=None):

@@ -24,8 +24,8 @@ from rastervision.pipeline.config import build_config, upgrade_config
 from rastervision.pipeline.file_system import file_to_json
 
 from rastervision.{{ cookiecutter.plugin_slug }} import {{ cookiecutter.__backend_class }}Config
-from rastervision.{{ cookiecutter.plugin_slug }}.{{ cookiecutter.__backend_module }}_config import ModelBundleError
-from rastervision.{{ cookiecutter.plugin_slug }}.model import FORMAT_VERSION
+from rastervision.{{ cookiecutter.plugin_slug }}.contract import ModelBundleError
+from rastervision.{{ cookiecutter.plugin_slug }}.model import Model
 from spacenet.sample_data import empty_scene_id, make_sample_data
 from spacenet.vegas import TASK_TYPES, get_config
 
@@ -40,7 +40,9 @@ def assert_outputs(root, task_type="chip_classification", num_classes=2):
         assert {"pipeline-config.json", "model-bundle.zip"} <= set(bundle.namelist())
     with zipfile.ZipFile(root / "train" / "model-bundle.zip") as bundle:
         info = json.loads(bundle.read("model-info.json"))
-    assert info == {"format_version": FORMAT_VERSION}
+    assert info["format_version"] == Model.FORMAT_VERSION
+    assert info["task"] == task_type
+    assert len(info["class_names"]) == num_classes
     predictions = sorted((root / "predict").iterdir())
     assert predictions, "predict wrote nothing"
     for prediction in predictions:
@@ -172,8 +174,16 @@ def test_bundle_of_another_format_version_is_refused(vegas_run, tmp_path):
     rewrite_zip(
         root / "train" / "model-bundle.zip",
         other_version,
-        {"model-info.json": json.dumps({"format_version": FORMAT_VERSION + 1})},
+        {"model-info.json": json.dumps({"format_version": Model.FORMAT_VERSION + 1})},
     )
     backend = build_backend(root, tmp_path)
     with pytest.raises(ModelBundleError, match="format version"):
         backend.load_model(str(other_version))
+
+
+def test_bundle_of_another_task_is_refused(vegas_run, tmp_path):
+    """A model trained for one task, loaded by a pipeline of another."""
+    segmentation = vegas_run("semantic_segmentation")
+    backend = build_backend(vegas_run("chip_classification"), tmp_path)
+    with pytest.raises(ModelBundleError, match="model for semantic_segmentation"):
+        backend.load_model(str(segmentation / "train" / "model-bundle.zip"))

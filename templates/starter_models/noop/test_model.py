@@ -1,8 +1,9 @@
 """Model tests: what the constant starter model does. Adapt these to your model.
 
-The contract tests (tests/test_vegas.py, tests/test_plugin.py) hold for any
-model; the tests here check this one: it counts the classes of the training
-chips and predicts the most frequent one everywhere, and no boxes.
+The contract tests (tests/test_contract.py, tests/test_vegas.py,
+tests/test_plugin.py) hold for any model; the tests here check this one: it
+counts the classes of the training chips and predicts the most frequent one
+everywhere, and no boxes.
 """
 
 import json
@@ -15,7 +16,7 @@ import rasterio
 from conftest import run_rastervision
 from rastervision.pipeline.config import build_config
 
-from rastervision.{{ cookiecutter.plugin_slug }} import {{ cookiecutter.__backend_class }}Config
+from rastervision.{{ cookiecutter.plugin_slug }}.model import ModelConfig
 from spacenet.vegas import TASK_TYPES
 
 
@@ -59,7 +60,7 @@ def test_predict_on_the_bundle_gives_no_boxes(vegas_run, raw_uri, tmp_path):
 
 
 def test_config_survives_a_json_round_trip():
-    config = {{ cookiecutter.__backend_class }}Config(predict_class_id=1)
+    config = ModelConfig(predict_class_id=1)
     loaded = build_config(json.loads(config.json()))
     assert loaded == config
     assert loaded.predict_class_id == 1
@@ -67,4 +68,4 @@ def test_config_survives_a_json_round_trip():
 
 def test_config_rejects_a_negative_class_id():
     with pytest.raises(ValueError, match="predict_class_id"):
-        {{ cookiecutter.__backend_class }}Config(predict_class_id=-1)
+        ModelConfig(predict_class_id=-1)

@@ -1,60 +1,50 @@
-"""The model behind the {{ cookiecutter.__backend_class }}: random forests on pixel features.
+"""The model behind the {{ cookiecutter.__backend_class }}: a scikit-learn classifier on pixel features.
 
 Every task starts from the same per-pixel features: the bands, and at each of
 ``feature_scales`` the bands smoothed with a Gaussian and their local spread
 (standard deviation), so a pixel also sees its neighbourhood. Then:
 
-- semantic segmentation: a forest classifies each pixel, trained on pixels
+- semantic segmentation: the classifier labels each pixel, trained on pixels
   sampled from each chip with the classes present balanced;
-- chip classification: a forest classifies each chip from statistics of its
-  pixel features (mean, spread and high percentiles of each);
-- object detection: a forest tells object pixels from background (trained on
-  the middle of each box against the pixels outside all boxes), then each
+- chip classification: it labels each chip from statistics of its pixel
+  features (mean, spread and high percentiles of each);
+- object detection: it tells object pixels from background (trained on the
+  middle of each box against the pixels outside all boxes), then each
   connected group of object pixels of at least ``min_object_pixels`` becomes a
   box, scored by its mean probability and given the class most of its pixels
   have.
 
-Training reads the chips one at a time and keeps ``pixels_per_chip`` pixels of
-each, so memory grows with the sample, not with the images. The same chips and
-``seed`` give the same model. The forests are saved as arrays of numbers and
-JSON (:func:`save_estimator`), which load without running any code: a bundle
-holding anything else is refused.
+The classifier is a random forest: :func:`make_estimator` and
+:data:`TRUSTED_TYPES` are all a swap to another scikit-learn classifier changes
+(see the README, "Plug in your own model").
 
-To plug in your own model, replace this module (see the README).
+Training streams the chips once and keeps ``pixels_per_chip`` pixels of each
+in a bounded uniform sample, so memory grows with the sample, not with the
+images. The same chips and ``seed`` give the same model. The classifier is
+saved with skops, which loads only the types listed in :data:`TRUSTED_TYPES`
+and runs no code from the file; the loaded arrays are then checked before any
+compiled scikit-learn code reads them (:func:`check_estimator`).
 """
 
-import json
-from collections.abc import Iterable
+import logging
 from os.path import join
 
 import numpy as np
-from rastervision.core.rv_pipeline import (
-    ChipClassificationConfig,
-    ObjectDetectionConfig,
-)
+from rastervision.pipeline.config import Config, Field, field_validator, register_config
 from scipy import ndimage
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.tree import DecisionTreeClassifier
 
-# The array-backed tree inside every fitted DecisionTreeClassifier; scikit-learn
-# keeps it in a private module.
-from sklearn.tree._tree import Tree
-
-from rastervision.{{ cookiecutter.plugin_slug }}.{{ cookiecutter.__backend_module }}_config import (
+from rastervision.{{ cookiecutter.plugin_slug }} import contract
+from rastervision.{{ cookiecutter.plugin_slug }}.contract import (
+    Boxes,
+    Chips,
     ModelBundleError,
+    ModelSpec,
+    Task,
 )
 
-# Raise this whenever what save() writes changes: the backend then refuses a
-# bundle saved in another format with a clear error, not a KeyError. (Version
-# 1 was the skops file of earlier versions of the template.)
-FORMAT_VERSION = 2
-MODEL_FILENAME = "model.npz"
-# The only estimator types model.npz may hold. Add yours when you change the
-# estimator (save_estimator names any other it meets).
-ESTIMATOR_TYPES = {
-    estimator_type.__name__: estimator_type
-    for estimator_type in (RandomForestClassifier, DecisionTreeClassifier)
-}
+log = logging.getLogger(__name__)
+
+MODEL_FILENAME = "model.skops"
 # Percentiles of each pixel feature that describe a chip, with its mean and
 # spread: the top ones catch a small bright roof in a large chip.
 CHIP_PERCENTILES = (50, 90, 99, 99.9, 100)
@@ -65,6 +55,93 @@ OBJECT_PROBABILITY = 0.8
 # Object detection training: a pixel of a box too near its edge to be sure it
 # is the object's.
 UNKNOWN = -1
+
+
+@register_config("{{ cookiecutter.plugin_slug }}.model")
+class ModelConfig(Config):
+    """The model's settings, saved in every pipeline-config.json."""
+
+    trees: int = Field(40, ge=1, le=1000, description="Trees in the random forest.")
+    max_depth: int | None = Field(
+        12, ge=1, le=100, description="Depth limit of each tree; None: no limit."
+    )
+    min_samples_leaf: int = Field(
+        2, ge=1, le=10000, description="Training rows each tree leaf holds at least."
+    )
+    pixels_per_chip: int = Field(
+        1000,
+        ge=10,
+        le=100_000,
+        description="Training pixels sampled from each chip, split evenly among "
+        "the classes present.",
+    )
+    max_training_rows: int = Field(
+        300_000,
+        ge=100,
+        le=50_000_000,
+        description="Training rows (pixels, or chips for chip classification) "
+        "kept at most, a uniform sample of all: memory and training time stay "
+        "flat as the data set grows.",
+    )
+    feature_scales: list[float] = Field(
+        [1.0, 4.0],
+        min_length=1,
+        max_length=6,
+        description="Gaussian sigmas in pixels of the smoothed bands and local "
+        "spread computed around each pixel.",
+    )
+    min_object_pixels: int = Field(
+        40,
+        ge=1,
+        description="Object detection: connected components smaller than this "
+        "many pixels are not reported as objects.",
+    )
+    seed: int = Field(0, ge=0, description="Seed of the pixel sampling and the model.")
+
+    @field_validator("feature_scales")
+    @classmethod
+    def scales_are_positive_and_distinct(cls, scales: list[float]) -> list[float]:
+        """Each scale adds features: a zero, negative or repeated one is a mistake."""
+        if any(scale <= 0 or scale > 64 for scale in scales):
+            raise ValueError(f"feature scales must be in (0, 64] pixels, got {scales}")
+        if len(set(scales)) != len(scales):
+            raise ValueError(f"feature scales must differ, got {scales}")
+        return scales
+
+    @classmethod
+    def for_test_run(cls) -> "ModelConfig":
+        """A test run checks that every command works, not how well the model
+        learns: a few shallow trees on features of one scale, quick to train."""
+        return cls(trees=4, max_depth=6, feature_scales=[2.0])
+
+
+# --- The classifier: to swap in another, change these two. -------------------
+
+
+def make_estimator(settings: ModelConfig, balanced: bool):
+    """A new, unfitted classifier. ``balanced``: weigh the classes equally."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    return RandomForestClassifier(
+        n_estimators=settings.trees,
+        max_depth=settings.max_depth,
+        min_samples_leaf=settings.min_samples_leaf,
+        class_weight="balanced" if balanced else None,
+        random_state=settings.seed,
+        n_jobs=1,
+    )
+
+
+# The types a saved classifier holds that skops does not trust by itself. A
+# bundle holding any other type is refused; training checks first that the
+# classifier of make_estimator saves nothing else, and names what to add here.
+TRUSTED_TYPES = [
+    "sklearn.ensemble._forest.RandomForestClassifier",
+    "sklearn.tree._classes.DecisionTreeClassifier",
+    "sklearn.tree._tree.Tree",
+]
+
+# -----------------------------------------------------------------------------
 
 
 def pixel_features(chips: np.ndarray, scales: list[float]) -> np.ndarray:
@@ -180,78 +257,95 @@ class TrainingSample:
         return self.features[: self.size], self.targets[: self.size]
 
 
-class Model:
-    """A random forest per task, on the features of :func:`pixel_features`."""
+class Model(contract.Model):
+    """A scikit-learn classifier per task, on the features of :func:`pixel_features`."""
 
-    def __init__(
-        self, estimator: RandomForestClassifier, backend_config, pipeline_config
-    ):
+    # Raise this whenever what save() writes changes: the backend then refuses
+    # a bundle saved in another format with a clear error. (Version 1: skops
+    # without the model's spec; 2: a format of arrays and JSON.)
+    FORMAT_VERSION = 3
+
+    def __init__(self, spec: ModelSpec, settings: ModelConfig, estimator):
+        self.spec = spec
+        self.settings = settings
         self.estimator = estimator
-        self.config = backend_config
-        self.pipeline_config = pipeline_config
-        self.num_classes = len(pipeline_config.dataset.class_config)
 
     @classmethod
-    def train(cls, samples: Iterable[dict], backend_config, pipeline_config) -> "Model":
-        """Fit the forest on features gathered chip by chip from ``samples``."""
-        config = backend_config
-        scales = config.feature_scales
-        is_chip_classification = isinstance(pipeline_config, ChipClassificationConfig)
-        sample = TrainingSample(config.max_training_pixels, config.seed)
-        for number, chip_sample in enumerate(samples):
-            chip = chip_sample["chip"][np.newaxis]
+    def train(cls, spec, settings, train_chips: Chips, valid_chips, init_dir=None):
+        """Fit the classifier on features gathered chip by chip from ``train_chips``.
+
+        A classifier does not continue from an earlier one: ``init_dir`` (a
+        bundle to fine-tune from) is not used, and says so in the log.
+        """
+        if init_dir is not None:
+            log.warning("The scikit-learn model trains from scratch: not fine-tuning")
+        is_chip_classification = spec.task == Task.CHIP_CLASSIFICATION
+        estimator = make_estimator(settings, balanced=is_chip_classification)
+        check_saveable(estimator)
+        scales = settings.feature_scales
+        sample = TrainingSample(settings.max_training_rows, settings.seed)
+        for number, chip_sample in enumerate(train_chips):
+            chip = chip_sample.chip[np.newaxis]
+            label = chip_sample.label
             if is_chip_classification:
-                sample.add(chip_features(chip, scales), chip_sample["label"])
+                sample.add(chip_features(chip, scales), label)
                 continue
-            if "boxes" in chip_sample:
-                labels = boxes_mask(
-                    chip.shape[1:3], chip_sample["boxes"], chip_sample["class_ids"]
-                )
-            else:
-                labels = chip_sample["label"]
-            rng = np.random.default_rng([config.seed, number])
-            picked = sample_pixels(labels, config.pixels_per_chip, rng)
+            if isinstance(label, Boxes):
+                label = boxes_mask(chip.shape[1:3], label.boxes, label.class_ids)
+            rng = np.random.default_rng([settings.seed, number])
+            picked = sample_pixels(label, settings.pixels_per_chip, rng)
             pixels = pixel_features(chip, scales).reshape(
                 -1, _num_features(chip, scales)
             )
-            sample.add(pixels[picked], labels.ravel()[picked])
+            sample.add(pixels[picked], label.ravel()[picked])
         if not sample.size:
-            raise ValueError("No training chips: check the chip options and scenes.")
-        estimator = RandomForestClassifier(
-            n_estimators=config.n_estimators,
-            max_depth=config.max_depth,
-            min_samples_leaf=config.min_samples_leaf,
-            class_weight="balanced" if is_chip_classification else None,
-            random_state=config.seed,
-            n_jobs=1,
-        )
+            raise ValueError("No training pixels: check the chip options and scenes.")
         estimator.fit(*sample.arrays())
-        return cls(estimator, backend_config, pipeline_config)
+        return cls(spec, settings, estimator)
 
     def save(self, model_dir: str) -> None:
-        """Write the forest into ``model_dir`` (zipped into the bundle)."""
-        save_estimator(self.estimator, join(model_dir, MODEL_FILENAME))
+        """Write the classifier into ``model_dir`` with skops."""
+        from skops import io as skops_io
+
+        skops_io.dump(self.estimator, join(model_dir, MODEL_FILENAME))
 
     @classmethod
-    def load(cls, model_dir: str, backend_config, pipeline_config) -> "Model":
-        """Read the forest back; see :func:`load_estimator`."""
-        estimator = load_estimator(join(model_dir, MODEL_FILENAME))
-        return cls(estimator, backend_config, pipeline_config)
+    def load(cls, model_dir: str, spec: ModelSpec, settings: ModelConfig) -> "Model":
+        """Read the classifier back, trusting only :data:`TRUSTED_TYPES`, and check it."""
+        from skops import io as skops_io
 
-    def predict_chips(self, chips: np.ndarray) -> list:
-        """One prediction per chip of ``chips`` (N, H, W, C uint8).
+        path = join(model_dir, MODEL_FILENAME)
+        try:
+            untrusted = set(skops_io.get_untrusted_types(file=path))
+            untrusted -= set(TRUSTED_TYPES)
+            if untrusted:
+                raise ModelBundleError(
+                    f"{MODEL_FILENAME} holds types this plugin does not trust, so "
+                    f"it was not loaded: {', '.join(sorted(untrusted))}"
+                )
+            estimator = skops_io.load(path, trusted=TRUSTED_TYPES)
+        except ModelBundleError:
+            raise
+        except Exception as error:  # skops reports a corrupt file in many ways
+            raise ModelBundleError(
+                f"{MODEL_FILENAME} is unreadable ({type(error).__name__}: {error})"
+            ) from error
+        width = spec.num_bands * (1 + 2 * len(settings.feature_scales))
+        if spec.task == Task.CHIP_CLASSIFICATION:
+            width *= 2 + len(CHIP_PERCENTILES)
+        labels = spec.num_classes + (spec.task == Task.OBJECT_DETECTION)
+        check_estimator(estimator, width, labels)
+        return cls(spec, settings, estimator)
 
-        Class scores (chip classification), an (H, W) array of class ids
-        (semantic segmentation), or a dict of ``boxes`` (ymin, xmin, ymax, xmax
-        in chip pixels), ``class_ids`` and ``scores`` (object detection).
-        """
-        scales = self.config.feature_scales
-        if isinstance(self.pipeline_config, ChipClassificationConfig):
-            return list(self._class_scores(chip_features(chips, scales)))
+    def predict(self, chips: np.ndarray) -> list[contract.Prediction]:
+        scales = self.settings.feature_scales
+        if self.spec.task == Task.CHIP_CLASSIFICATION:
+            scores = self._class_scores(chip_features(chips, scales))
+            return list(scores.astype(np.float32))
         pixels = pixel_features(chips, scales).reshape(-1, _num_features(chips, scales))
-        if isinstance(self.pipeline_config, ObjectDetectionConfig):
+        if self.spec.task == Task.OBJECT_DETECTION:
             # Column 0: background; column k + 1: class k.
-            scores = self._class_scores(pixels, self.num_classes + 1)
+            scores = self._class_scores(pixels, self.spec.num_classes + 1)
             scores = scores.reshape(*chips.shape[:3], -1)
             return [self._objects(chip_scores) for chip_scores in scores]
         class_ids = self.estimator.predict(pixels).astype(np.uint8)
@@ -261,134 +355,146 @@ class Model:
         self, features: np.ndarray, num_columns: int | None = None
     ) -> np.ndarray:
         """Class probabilities with a column for every class, trained on or not."""
-        scores = np.zeros((len(features), num_columns or self.num_classes))
+        scores = np.zeros((len(features), num_columns or self.spec.num_classes))
         scores[:, self.estimator.classes_.astype(int)] = self.estimator.predict_proba(
             features
         )
         return scores
 
-    def _objects(self, scores: np.ndarray) -> dict:
+    def _objects(self, scores: np.ndarray) -> Boxes:
         """Boxes of the connected groups of object pixels of one chip."""
         object_probability = 1 - scores[..., 0]
         groups, _ = ndimage.label(object_probability > OBJECT_PROBABILITY)
         boxes, class_ids, box_scores = [], [], []
         for number, found in enumerate(ndimage.find_objects(groups), start=1):
             in_group = groups[found] == number
-            if in_group.sum() < self.config.min_object_pixels:
+            if in_group.sum() < self.settings.min_object_pixels:
                 continue
             rows, cols = found
             boxes.append((rows.start, cols.start, rows.stop, cols.stop))
             votes = scores[found][in_group][:, 1:].argmax(axis=1)
             class_ids.append(int(np.bincount(votes).argmax()))
             box_scores.append(float(object_probability[found][in_group].mean()))
-        return {
-            "boxes": np.array(boxes, dtype=float).reshape(-1, 4),
-            "class_ids": np.array(class_ids, dtype=int),
-            "scores": np.array(box_scores),
-        }
+        return Boxes(boxes, class_ids, np.clip(box_scores, 0, 1))
 
 
-# Saving estimators without pickle. model.npz holds arrays of numbers and, as
-# its "structure" entry, JSON text: the estimators' states (what scikit-learn's
-# own pickles hold) with each array replaced by its name in the file. Loading
-# reads the arrays with allow_pickle=False and rebuilds only ESTIMATOR_TYPES and
-# their trees, so nothing in a bundle can make it run code. (skops does the same
-# for any estimator but takes about 1 s to import, a third of a test run.)
+# --- Saving and checking ------------------------------------------------------
 
 
-def save_estimator(estimator, path: str) -> None:
-    """Write a fitted estimator of :data:`ESTIMATOR_TYPES` to ``path`` (.npz)."""
-    arrays = {}
-    structure = _to_plain(estimator, arrays)
-    np.savez(path, structure=np.array(json.dumps(structure)), **arrays)
+def check_saveable(estimator) -> None:
+    """Refuse, before any training, a classifier that saves untrusted types.
 
-
-def load_estimator(path: str):
-    """Read an estimator written by :func:`save_estimator`.
-
-    Raises :class:`ModelBundleError` if the file holds Python objects (which
-    only pickle could load) or types outside :data:`ESTIMATOR_TYPES`, or is not
-    such a file at all.
+    Fits a copy on a few random rows, saves it in memory with skops and asks
+    skops which types the file holds that :data:`TRUSTED_TYPES` lacks.
     """
+    from sklearn.base import clone
+    from skops import io as skops_io
+
+    rng = np.random.default_rng(0)
+    probe = clone(estimator).fit(rng.random((40, 3)), np.arange(40) % 2)
+    missing = set(skops_io.get_untrusted_types(data=skops_io.dumps(probe)))
+    missing -= set(TRUSTED_TYPES)
+    if missing:
+        raise TypeError(
+            f"A saved {type(estimator).__name__} holds types that TRUSTED_TYPES "
+            f"in model.py lacks: add {', '.join(repr(m) for m in sorted(missing))}"
+        )
+
+
+def check_estimator(estimator, num_features: int, num_labels: int) -> None:
+    """Raise :class:`ModelBundleError` unless a loaded classifier is safe to run.
+
+    scikit-learn's compiled code trusts the indices in its arrays: a tree node
+    pointing outside its tree reads outside memory. Every decision tree (of a
+    forest or of gradient boosting) is checked, then a prediction on one row of
+    zeros must give a probability per class.
+    """
+    from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+    from sklearn.tree._tree import Tree
+
+    if getattr(estimator, "n_features_in_", None) != num_features:
+        raise ModelBundleError(
+            f"{MODEL_FILENAME} holds a classifier of "
+            f"{getattr(estimator, 'n_features_in_', None)} features, not "
+            f"{num_features}: it was trained with other bands or settings"
+        )
+    classes = np.asarray(getattr(estimator, "classes_", [-1]))
+    if classes.ndim != 1 or not np.isin(classes, np.arange(num_labels)).all():
+        raise ModelBundleError(f"{MODEL_FILENAME} has class ids outside the classes")
+    for part in parts_of(estimator):
+        if isinstance(part, Tree):
+            check_tree(part, num_features)
+        elif isinstance(part, TreePredictor):
+            check_tree_predictor(part, num_features)
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-        structure = json.loads(str(arrays.pop("structure")))
-        return _from_plain(structure, arrays)
-    except ValueError as error:
-        if "allow_pickle" in str(error):
-            raise ModelBundleError(
-                f"{MODEL_FILENAME} holds Python objects, which this plugin does "
-                "not load: loading them could run code. It was not loaded."
-            ) from error
-        raise ModelBundleError(f"{MODEL_FILENAME} is unreadable ({error})") from error
-    except (OSError, KeyError, TypeError) as error:
-        raise ModelBundleError(f"{MODEL_FILENAME} is unreadable ({error})") from error
+        probabilities = estimator.predict_proba(np.zeros((1, num_features)))
+    except Exception as error:  # numpy's own checks: shapes that do not fit
+        raise ModelBundleError(
+            f"{MODEL_FILENAME} does not predict ({type(error).__name__}: {error})"
+        ) from error
+    if np.shape(probabilities) != (1, len(classes)):
+        raise ModelBundleError(f"{MODEL_FILENAME} gives no probability per class")
 
 
-def _to_plain(value, arrays: dict):
-    """``value`` as JSON data, its arrays moved into ``arrays`` under new names.
-
-    Containers, arrays, NumPy scalars, trees and estimators become one-key
-    dicts saying what they were; None, bools, numbers and strings stay as they are.
-    """
-    if type(value) in ESTIMATOR_TYPES.values():
-        state = _to_plain(value.__getstate__(), arrays)
-        return {"estimator": [type(value).__name__, state]}
-    if isinstance(value, Tree):
-        _, arguments, state = value.__reduce__()
-        return {"tree": [_to_plain(list(arguments), arrays), _to_plain(state, arrays)]}
-    if isinstance(value, np.ndarray):
-        if value.dtype.hasobject:
-            raise TypeError(f"{MODEL_FILENAME} takes no arrays of Python objects")
-        name = f"array_{len(arrays)}"
-        arrays[name] = value
-        return {"array": name}
-    if isinstance(value, np.generic):
-        return {"scalar": [value.dtype.str, value.item()]}
-    if isinstance(value, dict):
-        if not all(isinstance(key, str) for key in value):
-            raise TypeError(f"{MODEL_FILENAME} takes only dicts with string keys")
-        return {"dict": {key: _to_plain(item, arrays) for key, item in value.items()}}
+def parts_of(value, seen=None):
+    """``value`` and every object inside it (attributes, lists, tuples, dicts)."""
+    seen = set() if seen is None else seen
+    if id(value) in seen or isinstance(value, np.ndarray | str | bytes | int | float):
+        return
+    seen.add(id(value))
+    yield value
     if isinstance(value, list | tuple):
-        return {type(value).__name__: [_to_plain(item, arrays) for item in value]}
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    raise TypeError(
-        f"{MODEL_FILENAME} cannot hold a {type(value).__qualname__}: add your "
-        "estimator's type to ESTIMATOR_TYPES, or save it another way"
-    )
+        children = value
+    elif isinstance(value, dict):
+        children = value.values()
+    else:
+        children = getattr(value, "__dict__", {}).values()
+    for child in children:
+        yield from parts_of(child, seen)
 
 
-def _from_plain(value, arrays: dict):
-    """The value :func:`_to_plain` turned into ``value``."""
-    if not isinstance(value, dict):
-        return value
-    [(kind, content)] = value.items()
-    if kind == "array":
-        return arrays[content]
-    if kind == "scalar":
-        dtype, item = content
-        return np.array(item, dtype=np.dtype(dtype))[()]
-    if kind == "dict":
-        return {key: _from_plain(item, arrays) for key, item in content.items()}
-    if kind in ("list", "tuple"):
-        items = [_from_plain(item, arrays) for item in content]
-        return items if kind == "list" else tuple(items)
-    if kind == "tree":
-        arguments, state = content
-        tree = Tree(*_from_plain(arguments, arrays))
-        tree.__setstate__(_from_plain(state, arrays))
-        return tree
-    if kind == "estimator":
-        type_name, state = content
-        if type_name not in ESTIMATOR_TYPES:
-            raise ModelBundleError(
-                f"{MODEL_FILENAME} holds a {type_name!r}, which this plugin does "
-                f"not load (it loads {', '.join(ESTIMATOR_TYPES)}). It was not loaded."
-            )
-        estimator_type = ESTIMATOR_TYPES[type_name]
-        estimator = estimator_type.__new__(estimator_type)
-        estimator.__setstate__(_from_plain(state, arrays))
-        return estimator
-    raise ModelBundleError(f"{MODEL_FILENAME} holds an unknown entry {kind!r}")
+def check_tree(tree, num_features: int) -> None:
+    """A decision tree whose every split reads a real feature and child."""
+    left, right = tree.children_left, tree.children_right
+    check_nodes(left, right, tree.feature, tree.n_features, num_features, "tree")
+    if tree.n_outputs != 1:
+        raise ModelBundleError(f"{MODEL_FILENAME}: a tree has {tree.n_outputs} outputs")
+
+
+def check_tree_predictor(predictor, num_features: int) -> None:
+    """A gradient-boosting tree whose every split reads a real feature and child."""
+    nodes = predictor.nodes
+    split = ~nodes["is_leaf"].astype(bool)
+    left = np.where(split, nodes["left"], -1)
+    right = np.where(split, nodes["right"], -1)
+    check_nodes(left, right, nodes["feature_idx"], num_features, num_features, "tree")
+    if nodes["is_categorical"][split].any():
+        raise ModelBundleError(
+            f"{MODEL_FILENAME} holds categorical splits, which this plugin does not load"
+        )
+
+
+def check_nodes(left, right, feature, tree_features, num_features, what) -> None:
+    """Children after their parent and inside the tree; features inside the data.
+
+    Children after the parent (as scikit-learn builds trees) also rules out a
+    cycle, which would make prediction loop forever.
+    """
+    count = len(left)
+    index = np.arange(count)
+    split = left != -1
+    if (
+        tree_features != num_features
+        or len(right) != count
+        or len(feature) != count
+        or not np.array_equal(split, right != -1)
+        or (left[split] <= index[split]).any()
+        or (right[split] <= index[split]).any()
+        or (left[split] >= count).any()
+        or (right[split] >= count).any()
+        or (feature[split] < 0).any()
+        or (feature[split] >= num_features).any()
+    ):
+        raise ModelBundleError(
+            f"{MODEL_FILENAME} holds a {what} whose nodes point outside it: not loaded"
+        )

@@ -1,27 +1,37 @@
 """Model tests: what the scikit-learn starter model does. Adapt these to your model.
 
-The contract tests (tests/test_vegas.py, tests/test_plugin.py) hold for any
-model; the tests here check this one: it learns each task well beyond what a
-constant model can reach, gives the same results for the same data and seed,
-saves its forests so that they load back exactly and no bundle can run code on
-load, and validates its settings.
+The contract tests (tests/test_contract.py, tests/test_vegas.py,
+tests/test_plugin.py) hold for any model; the tests here check this one: it
+learns each task well beyond what a constant model can reach, gives the same
+results for the same data and seed, refuses a bundle of untrusted types or of
+trees that point outside themselves (and a classifier it could not save,
+before training), and validates its settings.
 """
 
+import io
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import rewrite_zip, run_rastervision, vegas_args
+from conftest import (
+    rewrite_zip,
+    run_rastervision,
+    spec_for,
+    synthetic_samples,
+    vegas_args,
+)
 from rastervision.pipeline.config import build_config
-from sklearn.ensemble import RandomForestClassifier
+from skops import io as skops_io
+from sklearn.neighbors import KNeighborsClassifier
 
-from rastervision.{{ cookiecutter.plugin_slug }} import {{ cookiecutter.__backend_class }}Config
-from rastervision.{{ cookiecutter.plugin_slug }}.{{ cookiecutter.__backend_module }}_config import ModelBundleError
+from rastervision.{{ cookiecutter.plugin_slug }} import model as model_module
+from rastervision.{{ cookiecutter.plugin_slug }}.contract import ModelBundleError, Task
 from rastervision.{{ cookiecutter.plugin_slug }}.model import (
     MODEL_FILENAME,
-    load_estimator,
-    save_estimator,
+    Model,
+    ModelConfig,
 )
 
 # F1 floors on the sample data (its default 8 scenes of 256 px, `-a test
@@ -61,58 +71,16 @@ def test_same_data_and_seed_give_the_same_evaluation(vegas_run, raw_uri, tmp_pat
     assert again == json.loads((first / eval_path).read_text())
 
 
-@pytest.mark.parametrize(
-    "settings",
-    [{"max_depth": 6}, {"max_depth": None, "class_weight": "balanced"}],
-)
-def test_a_saved_forest_loads_back_exactly(settings, tmp_path):
-    rng = np.random.default_rng(0)
-    features = rng.random((500, 6))
-    targets = (features[:, 0] + features[:, 3] > 1).astype(int)
-    forest = RandomForestClassifier(n_estimators=5, random_state=0, **settings)
-    forest.fit(features, targets)
-    path = tmp_path / MODEL_FILENAME
-    save_estimator(forest, path)
-    with np.load(path, allow_pickle=False) as npz:
-        assert not any(npz[name].dtype.hasobject for name in npz.files)
-    loaded = load_estimator(path)
-    assert type(loaded) is RandomForestClassifier
-    assert loaded.get_params() == forest.get_params()
-    unseen = rng.random((1000, 6))
-    assert np.array_equal(loaded.predict_proba(unseen), forest.predict_proba(unseen))
-
-
-def write_marker(path):
-    """What a malicious bundle would run on load, if it were loaded."""
-    Path(path).write_text("code from the bundle ran")
-
-
-class RunsCodeWhenUnpickled:
-    """An object that calls :func:`write_marker` when pickle loads it."""
-
-    def __init__(self, path):
-        self.path = path
-
-    def __reduce__(self):
-        return write_marker, (self.path,)
-
-
-def test_predict_refuses_a_bundle_with_python_objects(vegas_run, raw_uri, tmp_path):
+def test_predict_refuses_a_bundle_with_untrusted_types(vegas_run, raw_uri, tmp_path):
+    """A bundle whose classifier is of a type TRUSTED_TYPES lacks is not loaded."""
     root = vegas_run("semantic_segmentation")
-    marker = tmp_path / "marker"
-    tampered_model = tmp_path / MODEL_FILENAME
-    # np.savez pickles an array of objects; np.load with pickle allowed would
-    # run write_marker.
-    np.savez(
-        tampered_model,
-        structure=np.array("{}"),
-        weights=np.array([RunsCodeWhenUnpickled(str(marker))], dtype=object),
-    )
+    untrusted = tmp_path / MODEL_FILENAME
+    skops_io.dump(KNeighborsClassifier().fit([[0], [1]], [0, 1]), untrusted)
     inner = tmp_path / "model-bundle.zip"
     rewrite_zip(
         root / "train" / "model-bundle.zip",
         inner,
-        {MODEL_FILENAME: tampered_model.read_bytes()},
+        {MODEL_FILENAME: untrusted.read_bytes()},
     )
     bundle = tmp_path / "tampered-bundle.zip"
     rewrite_zip(
@@ -127,23 +95,54 @@ def test_predict_refuses_a_bundle_with_python_objects(vegas_run, raw_uri, tmp_pa
         )
     message = str(refused.value)
     assert "ModelBundleError" in message
-    assert "holds Python objects, which this plugin does not load" in message
-    assert not marker.exists()
+    assert "KNeighborsClassifier" in message
     assert not (tmp_path / "out").exists()
 
 
-def test_load_refuses_types_it_does_not_know(tmp_path):
+def test_a_tree_pointing_outside_itself_is_refused(tmp_path):
+    """Such a tree would make scikit-learn read outside memory: a crash at predict."""
+    spec = spec_for(Task.SEMANTIC_SEGMENTATION)
+    settings = ModelConfig.for_test_run()
+    model = Model.train(spec, settings, synthetic_samples(spec, 12), [])
+    model.save(str(tmp_path))
     path = tmp_path / MODEL_FILENAME
-    # The name of a function where an estimator type belongs.
-    structure = {"estimator": ["write_marker", {"dict": {"path": str(path)}}]}
-    np.savez(path, structure=np.array(json.dumps(structure)))
-    with pytest.raises(ModelBundleError, match="holds a 'write_marker'"):
-        load_estimator(path)
+    with zipfile.ZipFile(path) as saved:
+        members = {name: saved.read(name) for name in saved.namelist()}
+    for name, content in members.items():
+        if name.endswith(".npy"):
+            array = np.load(io.BytesIO(content), allow_pickle=False)
+            if array.dtype.names and "left_child" in array.dtype.names:
+                array["left_child"][array["left_child"] > 0] = 10**9
+                out = io.BytesIO()
+                np.save(out, array)
+                members[name] = out.getvalue()
+    with zipfile.ZipFile(path, "w") as crafted:
+        for name, content in members.items():
+            crafted.writestr(name, content)
+    with pytest.raises(ModelBundleError, match="nodes point outside it"):
+        Model.load(str(tmp_path), spec, settings)
+
+
+class NoChips:
+    """Training chips that fail when read: training must stop before."""
+
+    def __iter__(self):
+        raise AssertionError("the chips were read before the classifier was checked")
+
+
+def test_a_classifier_with_untrusted_types_stops_before_training(monkeypatch):
+    def make_estimator(settings, balanced):
+        return KNeighborsClassifier()
+
+    monkeypatch.setattr(model_module, "make_estimator", make_estimator)
+    spec = spec_for(Task.CHIP_CLASSIFICATION)
+    with pytest.raises(TypeError, match="add 'sklearn.neighbors.*KNeighbors"):
+        Model.train(spec, ModelConfig(), NoChips(), [])
 
 
 def test_config_survives_a_json_round_trip():
-    config = {{ cookiecutter.__backend_class }}Config(
-        n_estimators=7, max_depth=None, pixels_per_chip=50, feature_scales=[2.0], seed=3
+    config = ModelConfig(
+        trees=7, max_depth=None, pixels_per_chip=50, feature_scales=[2.0], seed=3
     )
     loaded = build_config(json.loads(config.json()))
     assert loaded == config
@@ -153,7 +152,7 @@ def test_config_survives_a_json_round_trip():
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"n_estimators": 0}, "n_estimators"),
+        ({"trees": 0}, "trees"),
         ({"pixels_per_chip": 5}, "pixels_per_chip"),
         ({"feature_scales": []}, "feature_scales"),
         ({"feature_scales": [1.0, -2.0]}, "must be in"),
@@ -164,4 +163,4 @@ def test_config_survives_a_json_round_trip():
 )
 def test_config_rejects_bad_settings(settings, message):
     with pytest.raises(ValueError, match=message):
-        {{ cookiecutter.__backend_class }}Config(**settings)
+        ModelConfig(**settings)

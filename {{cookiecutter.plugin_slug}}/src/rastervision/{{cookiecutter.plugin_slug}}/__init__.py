@@ -37,7 +37,7 @@ warnings.filterwarnings(
 #
 # Importing the config modules runs their @register_config decorators, which is
 # what lets Raster Vision turn a saved pipeline-config.json back into objects.
-from rastervision.{{ cookiecutter.plugin_slug }}.{{ cookiecutter.__backend_module }}_config import (  # noqa: E402
+from rastervision.{{ cookiecutter.plugin_slug }}.config import (  # noqa: E402
     {{ cookiecutter.__backend_class }}Config,
 )
 from rastervision.{{ cookiecutter.plugin_slug }}.label_sources import (  # noqa: E402

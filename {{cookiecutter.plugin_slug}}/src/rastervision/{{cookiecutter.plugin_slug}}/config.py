@@ -4,17 +4,14 @@ Kept apart from the backend itself so that registering the plugin (which every
 ``rastervision`` command does) imports nothing heavy.
 """
 
-{% import 'starter_models/' ~ cookiecutter.starter_model ~ '/config.py' as model_config -%}
 from rastervision.core.backend import BackendConfig
-{{ model_config.imports() }}
+from rastervision.pipeline.config import Field, register_config
+
+from rastervision.{{ cookiecutter.plugin_slug }}.model import ModelConfig
 
 # The file in train/ (and in the model bundle) that holds the trained model.
 # Raster Vision's predictor loads a file of exactly this name from the bundle.
 MODEL_BUNDLE_FILENAME = "model-bundle.zip"
-
-
-class ModelBundleError(Exception):
-    """A model bundle this plugin cannot or will not load."""
 
 
 @register_config("{{ cookiecutter.__type_hint }}")
@@ -23,10 +20,15 @@ class {{ cookiecutter.__backend_class }}Config(BackendConfig):
 
     Every field is saved in pipeline-config.json and in the model bundle.
     """
-{{ model_config.fields() }}
+
+    model: ModelConfig = Field(
+        default_factory=ModelConfig,
+        description="The model's settings (ModelConfig in model.py).",
+    )
+
     def build(self, pipeline, tmp_dir):
         """Build the backend; imported here so plugin registration stays light."""
-        from rastervision.{{ cookiecutter.plugin_slug }}.{{ cookiecutter.__backend_module }} import (
+        from rastervision.{{ cookiecutter.plugin_slug }}.backend import (
             {{ cookiecutter.__backend_class }},
         )
 

@@ -8,6 +8,7 @@ into one file named by a UUID, so several chip jobs (``--splits N``) never
 overwrite each other.
 """
 
+import io
 import os
 import uuid
 import zipfile
@@ -96,7 +97,9 @@ class SavedChips:
 
     def __getitem__(self, index: int) -> Sample:
         number, name = self.index[index]
-        with self._zip(number).open(name) as f, np.load(f) as arrays:
+        # Read the member whole: np.load seeks, which a compressed zip member
+        # can only do by decompressing again from its start.
+        with np.load(io.BytesIO(self._zip(number).read(name))) as arrays:
             return decode(arrays)
 
     def __iter__(self) -> Iterator[Sample]:

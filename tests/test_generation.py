@@ -77,6 +77,7 @@ def expected_files(slug, backend_class):
         "README.md",
         "constraints.txt",
         "pyproject.toml",
+        "benchmarks/chips_benchmark.py",
         "benchmarks/compare_eval.py",
         "benchmarks/model_benchmark.py",
         "benchmarks/scale_benchmark.py",

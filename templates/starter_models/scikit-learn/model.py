@@ -300,7 +300,15 @@ class Model(contract.Model):
             sample.add(pixels[picked], label.ravel()[picked])
         if not sample.size:
             raise ValueError("No training pixels: check the chip options and scenes.")
-        estimator.fit(*sample.arrays())
+        features, targets = sample.arrays()
+        if len(np.unique(targets)) == 1:
+            # Nothing to tell apart: predict that class (some classifiers
+            # refuse one class, others predict a second one they never saw).
+            log.warning("The training chips hold one class only: predicting it")
+            from sklearn.dummy import DummyClassifier
+
+            estimator = DummyClassifier()
+        estimator.fit(features, targets)
         return cls(spec, settings, estimator)
 
     def save(self, model_dir: str) -> None:

@@ -124,6 +124,15 @@ def test_a_tree_pointing_outside_itself_is_refused(tmp_path):
         Model.load(str(tmp_path), spec, settings)
 
 
+def test_chips_of_one_class_give_a_model_that_predicts_it():
+    """A test run's few chips may hold one class: nothing to learn, no crash."""
+    spec = spec_for(Task.SEMANTIC_SEGMENTATION)
+    background = [s for s in synthetic_samples(spec, 12) if (s.label == 1).all()]
+    model = Model.train(spec, ModelConfig.for_test_run(), background, [])
+    chips = np.stack([s.chip for s in synthetic_samples(spec, 2, seed=9)])
+    assert all((prediction == 1).all() for prediction in model.predict(chips))
+
+
 class NoChips:
     """Training chips that fail when read: training must stop before."""
 

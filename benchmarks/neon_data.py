@@ -50,6 +50,8 @@ from rasterio.errors import NotGeoreferencedWarning
 from rasterio.features import rasterize
 from rasterio.transform import from_origin
 from rasterio.warp import transform_geom
+from rasterio.windows import Window
+from rasterio.windows import transform as window_transform
 from shapely import affinity
 from shapely.geometry import Point, box, mapping
 
@@ -181,7 +183,7 @@ def write_part(
 ):
     """One part of a tile (columns col0 to col0 + width) as a scene's files."""
     height = image.shape[1]
-    part_transform = transform * transform.translation(col0, 0)
+    part_transform = window_transform(Window(col0, 0, width, height), transform)
     out.mkdir(parents=True, exist_ok=True)
     profile = dict(
         driver="GTiff",
@@ -257,7 +259,7 @@ def write_scenes(
         )
         row0, col0 = (image.shape[1] - height) // 2, (image.shape[2] - width) // 2
         image = image[:, row0 : row0 + height, col0 : col0 + width]
-        transform = transform * transform.translation(col0, row0)
+        transform = window_transform(Window(col0, row0, width, height), transform)
         boxes = boxes - [col0, row0, col0, row0]
         cols = width // CHIP_SIZE
         train_cols = (cols + 1) // 2

@@ -1,6 +1,7 @@
 """The generated Vegas experiment with Raster Vision's stock PyTorch backends.
 
-Used by benchmarks/pytorch_side_by_side.py: same scenes, classes, chip size and
+Used by benchmarks/pytorch_side_by_side.py (and, through
+:func:`stock_backend`, by benchmarks/neon_trees.py): same scenes, classes, chip size and
 window sampling as the generated project's ``spacenet/vegas.py`` (imported from
 the project folder, which must be on ``PYTHONPATH``), with the plugin's backend
 swapped for Raster Vision's own PyTorch backend of the task, trained from
@@ -88,12 +89,30 @@ def get_config(
         task_type=task_type,
         test="False",
     )
+    config.backend = stock_backend(
+        config.dataset,
+        config.chip_options.sampling,
+        task_type,
+        vegas.CHIP_SIZE,
+        epochs,
+        batch_sz,
+        lr,
+        backbone,
+    )
+    return config
+
+
+def stock_backend(
+    dataset, sampling, task_type, img_sz, epochs, batch_sz, lr, backbone=None
+):
+    """Raster Vision's PyTorch backend of ``task_type`` for these scenes and
+    chip sampling, trained from scratch for ``epochs``."""
     backend_class, data_class, model_class = BACKENDS[task_type]
-    config.backend = backend_class(
+    return backend_class(
         data=data_class(
-            scene_dataset=config.dataset,
-            sampling=config.chip_options.sampling,
-            img_sz=vegas.CHIP_SIZE,
+            scene_dataset=dataset,
+            sampling=sampling,
+            img_sz=img_sz,
             num_workers=0,
         ),
         model=model_class(
@@ -103,4 +122,3 @@ def get_config(
             lr=float(lr), num_epochs=int(epochs), batch_sz=int(batch_sz), one_cycle=True
         ),
     )
-    return config

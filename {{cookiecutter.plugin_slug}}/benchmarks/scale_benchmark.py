@@ -1,50 +1,154 @@
-"""How train time, predict time and peak memory grow with the data set.
+"""Predict time and peak memory against scene area, for the model this project holds.
 
-Writes sample data sets of growing size (buildings, scenes of 650 px as real
-SpaceNet tiles) and runs the Vegas pipeline (``-a test False``) on each in a
-fresh process, as ``model_benchmark.py`` does. Prints per data set the seconds
-of ``train`` and ``predict``, the peak memory (RSS), and their growth against
-the smallest set: time should grow no faster than the scenes, memory not at all
-beyond the model's bounded training sample.
+Trains once on the sample data (Vegas buildings, ``-a test False``), then
+writes scenes of growing area (a sample image repeated, written block by
+block) and runs Raster Vision's predictor on each in a fresh process. Prints,
+per scene: megapixels, predict seconds and peak memory (RSS); and for the
+pixels it adds over the scene before it, the megapixels per second and the
+bytes of peak memory per pixel. Time is linear in area when that rate holds
+as scenes grow; start-up (imports, loading the model) counts in the first
+scene only.
 
-Usage: python benchmarks/scale_benchmark.py [--scenes 10 100] [--size 650]
+The scenes are written to a temporary folder and deleted after.
+
+Usage: python benchmarks/scale_benchmark.py [--mpx 1 4 16 64]
        [--task semantic_segmentation]
 """
 
 import argparse
+import json
+import math
+import resource
+import subprocess
+import sys
 import tempfile
+import time
+from pathlib import Path
 
-from model_benchmark import measure, show_f1, write_sample_data
+import numpy as np
+import rasterio
+from model_benchmark import write_sample_data
+from rasterio.windows import Window
+
+PROJECT = Path(__file__).resolve().parents[1]
+ROWS_PER_WRITE = 1024
+
+
+def train_bundle(raw_uri: str, root_uri: str, task_type: str) -> str:
+    """Run the Vegas pipeline up to its bundle; return the bundle's path."""
+    rastervision = Path(sys.executable).with_name("rastervision")
+    command = [str(rastervision), "run", "inprocess", "spacenet/vegas.py"]
+    command += ["analyze", "chip", "train", "bundle"]
+    for name, value in [
+        ("raw_uri", raw_uri),
+        ("root_uri", root_uri),
+        ("target", "buildings"),
+        ("task_type", task_type),
+        ("test", "False"),
+    ]:
+        command += ["-a", name, value]
+    subprocess.run(command, cwd=PROJECT, check=True, capture_output=True)
+    return str(Path(root_uri, "bundle", "model-bundle.zip"))
+
+
+def write_scene(sample_image: Path, path: Path, megapixels: float) -> int:
+    """Write a square scene of about ``megapixels`` by repeating ``sample_image``.
+
+    Written a block of rows at a time, so the benchmark's own memory stays
+    small. Returns the scene's pixel count.
+    """
+    side = max(1, round(math.sqrt(megapixels * 1e6)))
+    with rasterio.open(sample_image) as sample:
+        tile = sample.read()
+        profile = sample.profile
+    profile.update(
+        width=side,
+        height=side,
+        tiled=True,
+        blockxsize=512,
+        blockysize=512,
+        compress="deflate",
+    )
+    _, tile_h, tile_w = tile.shape
+    repeats_x = math.ceil(side / tile_w)
+    with rasterio.open(path, "w", **profile) as scene:
+        for row in range(0, side, ROWS_PER_WRITE):
+            height = min(ROWS_PER_WRITE, side - row)
+            rows = np.arange(row, row + height) % tile_h
+            block = np.tile(tile[:, rows, :], (1, 1, repeats_x))[:, :, :side]
+            scene.write(block, window=Window(0, row, side, height))
+    return side * side
+
+
+def predict(bundle: str, image: str, out: str) -> dict:
+    """Predict ``image`` in this process; return seconds and peak memory."""
+    from rastervision.core.predictor import Predictor
+
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        Predictor(bundle, tmp_dir).predict([image], out)
+    return {
+        "seconds": time.perf_counter() - start,
+        # ru_maxrss is in KiB on Linux.
+        "peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    }
+
+
+def measure(bundle: str, image: str, out: str) -> dict:
+    """:func:`predict` in a fresh Python process, so the peak memory is its own."""
+    result = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps([bundle, image, out])],
+        cwd=PROJECT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenes", type=int, nargs="+", default=[10, 100])
-    parser.add_argument("--size", type=int, default=650, help="scene size, px")
+    parser.add_argument(
+        "--mpx", type=float, nargs="+", default=[1, 4, 16, 64], help="scene areas"
+    )
     parser.add_argument(
         "--task",
         default="semantic_segmentation",
         choices=["chip_classification", "semantic_segmentation", "object_detection"],
     )
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(predict(*json.loads(args.child))))
+        return
 
-    first = None
-    print(f"buildings {args.task}, scenes of {args.size} px, -a test False")
-    for scenes in args.scenes:
-        with tempfile.TemporaryDirectory() as raw_uri:
-            write_sample_data(raw_uri, scenes, args.size, targets=["buildings"])
-            run = measure(raw_uri, "buildings", args.task)
-        train, predict = run["seconds"]["train"], run["seconds"]["predict"]
-        peak = run["peak_mib"]
-        first = first or (scenes, train, predict, peak)
-        growth = (
-            f"x{scenes / first[0]:.1f} scenes: train x{train / first[1]:.2f}, "
-            f"predict x{predict / first[2]:.2f}, peak x{peak / first[3]:.2f}"
-        )
-        print(
-            f"{scenes} scenes: train {train:.2f} s, predict {predict:.2f} s, "
-            f"peak {peak:.0f} MiB ({growth}); F1 {show_f1(run['f1'])}"
-        )
+    with tempfile.TemporaryDirectory() as tmp:
+        raw_uri, root_uri = Path(tmp, "raw"), Path(tmp, "root")
+        write_sample_data(str(raw_uri), 4, 650, targets=["buildings"])
+        bundle = train_bundle(str(raw_uri), str(root_uri), args.task)
+        sample_image = next(raw_uri.glob("**/PS-RGB/*.tif"))
+        print(f"buildings {args.task}: predict scenes of growing area")
+        previous = None
+        for megapixels in sorted(args.mpx):
+            image = Path(tmp, f"scene-{megapixels}.tif")
+            pixels = write_scene(sample_image, image, megapixels)
+            run = measure(bundle, str(image), str(Path(tmp, f"out-{megapixels}")))
+            image.unlink()
+            line = (
+                f"{pixels / 1e6:.1f} Mpx: predict {run['seconds']:.1f} s, "
+                f"peak {run['peak_bytes'] / 2**20:.0f} MiB"
+            )
+            if previous is not None:
+                added = pixels - previous[0]
+                line += (
+                    f"; the added {added / 1e6:.1f} Mpx: "
+                    f"{added / 1e6 / (run['seconds'] - previous[1]['seconds']):.2f}"
+                    " Mpx/s, "
+                    f"+{(run['peak_bytes'] - previous[1]['peak_bytes']) / added:.1f}"
+                    " bytes per pixel"
+                )
+            print(line)
+            previous = (pixels, run)
 
 
 if __name__ == "__main__":

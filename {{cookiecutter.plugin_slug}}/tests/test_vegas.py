@@ -66,6 +66,25 @@ def assert_prediction(prediction: Path, task_type, num_classes=2):
             assert 0 <= feature["properties"]["score"] <= 1
 
 
+def assert_same_results(root: Path, expected_root: Path) -> None:
+    """Two runs' eval scores and per-scene predictions are equal."""
+    eval_path = Path("eval", "validation_scenes", "eval.json")
+    assert json.loads((root / eval_path).read_text())["overall"] == json.loads(
+        (expected_root / eval_path).read_text()
+    )["overall"]
+    predictions = sorted(p.name for p in (expected_root / "predict").iterdir())
+    assert sorted(p.name for p in (root / "predict").iterdir()) == predictions
+    for name in predictions:
+        got, expected = root / "predict" / name, expected_root / "predict" / name
+        if got.is_dir():
+            with rasterio.open(got / "labels.tif") as a, rasterio.open(
+                expected / "labels.tif"
+            ) as b:
+                assert np.array_equal(a.read(), b.read()), name
+        else:
+            assert json.loads(got.read_text()) == json.loads(expected.read_text())
+
+
 def num_classes_of(task_type):
     """Vegas' classes: the target, and background except for object detection."""
     return 1 if task_type == "object_detection" else 2
@@ -136,8 +155,12 @@ def test_scenes_as_small_as_the_stats_sample_run(tmp_path, task_type):
 
 
 @pytest.mark.parametrize("task_type", TASK_TYPES)
-def test_run_local_with_profile_then_predict(raw_uri, tmp_path, task_type):
-    """`run local` starts a process per command: the plugin must be discovered."""
+def test_run_local_with_profile_then_predict(raw_uri, vegas_run, tmp_path, task_type):
+    """`run local` starts a process per command: the plugin must be discovered.
+
+    Split into two jobs per command (``--splits 2``), it gives what one job
+    (``run inprocess``) gives: the same chips, model, predictions and scores.
+    """
     profile_dir = tmp_path / "profiles"
     profile_dir.mkdir()
     (profile_dir / "vegas-test").write_text("[BATCH]\ncpu_job_queue = unused\n")
@@ -149,10 +172,14 @@ def test_run_local_with_profile_then_predict(raw_uri, tmp_path, task_type):
         "run",
         "local",
         *vegas_args(raw_uri, root, task_type),
+        "--splits",
+        "2",
         tmp_path=tmp_path,
         env=env,
     )
     assert_outputs(root, task_type, num_classes_of(task_type))
+    assert len(list((root / "chip").glob("*.zip"))) == 2
+    assert_same_results(root, vegas_run(task_type))
     # The plugin hides runpy's harmless warning about rastervision.pipeline.cli.
     assert "found in sys.modules" not in result.stderr
     image = next(Path(raw_uri).glob("spacenet/SN2_buildings/**/PS-RGB/*.tif"))

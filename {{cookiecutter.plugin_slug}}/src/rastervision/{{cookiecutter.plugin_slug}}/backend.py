@@ -20,15 +20,24 @@ can keep.
 import json
 import uuid
 import zipfile
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from itertools import groupby
 from os.path import join
 
 import numpy as np
 from rastervision.core.backend import Backend
 from rastervision.core.box import Box
 from rastervision.core.data import (
+    CastTransformer,
     ChipClassificationLabels,
+    NanTransformer,
     ObjectDetectionLabels,
-    SemanticSegmentationLabels,
+    RasterioSource,
+    ReclassTransformer,
+    RGBClassTransformer,
+    SemanticSegmentationDiscreteLabels,
+    StatsTransformer,
 )
 from rastervision.core.data_sample import DataSample
 from rastervision.core.rv_pipeline import (
@@ -45,7 +54,11 @@ from rastervision.pipeline.file_system import (
     zipdir,
 )
 
-from rastervision.{{ cookiecutter.plugin_slug }}.chips import ChipWriter, SavedChips
+from rastervision.{{ cookiecutter.plugin_slug }}.chips import (
+    ChipWriter,
+    CountedChips,
+    SavedChips,
+)
 from rastervision.{{ cookiecutter.plugin_slug }}.config import MODEL_BUNDLE_FILENAME
 from rastervision.{{ cookiecutter.plugin_slug }}.contract import (
     Boxes,
@@ -54,6 +67,7 @@ from rastervision.{{ cookiecutter.plugin_slug }}.contract import (
     Task,
 )
 from rastervision.{{ cookiecutter.plugin_slug }}.model import Model
+from rastervision.{{ cookiecutter.plugin_slug }}.progress import Progress
 
 # Written next to the model's own files in model-bundle.zip: the model's format
 # version and its spec, checked before the model is loaded.
@@ -103,26 +117,31 @@ class {{ cookiecutter.__backend_class }}(Backend):
         with self.get_sample_writer() as writer:
             for split, scene_config in splits:
                 scene = scene_config.build(class_config, self.tmp_dir)
-                for window in self._training_windows(scene, chip_options):
-                    chip = scene.raster_source[window]
-                    label = self._window_label(scene, window, chip_options)
-                    if chip_options.keep_chip(chip, label):
-                        writer.write_sample(
-                            DataSample(
-                                chip=chip,
-                                label=label,
-                                split=split,
-                                scene_id=scene.id,
-                                window=window,
+                windows = self._training_windows(scene, chip_options)
+                with Progress(len(windows), f"Chipping {scene.id}") as bar:
+                    for window in windows:
+                        chip = scene.raster_source[window]
+                        label = self._window_label(scene, window, chip_options)
+                        if chip_options.keep_chip(chip, label):
+                            writer.write_sample(
+                                DataSample(
+                                    chip=chip,
+                                    label=label,
+                                    split=split,
+                                    scene_id=scene.id,
+                                    window=window,
+                                )
                             )
-                        )
+                        bar.update()
 
     def _training_windows(self, scene, chip_options) -> list[Box]:
         """Windows per the chip options' sampling: sliding, or random squares.
 
         Covers ``size``, ``stride``, ``padding``, ``max_windows`` and the AOI;
         other sampling options (size limits, negative-chip ratios) are left to
-        your backend if it needs them.
+        your backend if it needs them. Random windows are drawn from a seed of
+        the scene id, so a run split into jobs (``--splits N``) chips the same
+        windows as one job.
         """
         sampling = chip_options.sampling
         if isinstance(sampling, dict):
@@ -136,8 +155,19 @@ class {{ cookiecutter.__backend_class }}(Backend):
                 pad_direction=sampling.pad_direction,
             )
         else:
+            extent = scene.extent
+            if size > min(extent.size):
+                raise ValueError(
+                    f"Scene {scene.id} is {extent.size} px, smaller than the "
+                    f"chip size {size}"
+                )
+            random = np.random.default_rng(zlib.crc32(scene.id.encode()))
             windows = [
-                scene.extent.make_random_square(size)
+                Box.make_square(
+                    int(random.integers(extent.ymin, extent.ymax - size + 1)),
+                    int(random.integers(extent.xmin, extent.xmax - size + 1)),
+                    size,
+                )
                 for _ in range(sampling.max_windows)
             ]
         if scene.aoi_polygons:
@@ -183,13 +213,14 @@ class {{ cookiecutter.__backend_class }}(Backend):
         init_dir = None
         if source_bundle_uri is not None:
             init_dir = self._extract_model(source_bundle_uri, spec)
-        self.model = Model.train(
-            spec,
-            self.backend_config.model,
-            train_chips,
-            self.saved_chips("valid"),
-            init_dir=init_dir,
-        )
+        with Progress(len(train_chips), "Reading training chips") as bar:
+            self.model = Model.train(
+                spec,
+                self.backend_config.model,
+                CountedChips(train_chips, bar),
+                self.saved_chips("valid"),
+                init_dir=init_dir,
+            )
         self.spec = spec
         self._save_model()
 
@@ -284,44 +315,161 @@ class {{ cookiecutter.__backend_class }}(Backend):
         return list(self.model.predict(chips))
 
     def predict_scene(self, scene, predict_options):
-        """Slide a window over the scene and turn the predictions into labels."""
+        """Slide a window over the scene and add each batch's predictions to its labels.
+
+        Memory stays flat as the scene grows beyond Raster Vision's own label
+        arrays: no prediction is kept once added, and the next batch's windows
+        are read while the model predicts the current one.
+        """
         windows = scene.extent.get_windows(
             predict_options.chip_sz, predict_options.stride
         )
-        predictions = []
-        for start in range(0, len(windows), predict_options.batch_sz):
-            batch = windows[start : start + predict_options.batch_sz]
-            chips = np.stack([scene.raster_source[window] for window in batch])
-            predictions.extend(self.predict_chips(chips))
-        if self.task == Task.CHIP_CLASSIFICATION:
-            return ChipClassificationLabels.from_predictions(windows, predictions)
+        labels = self._empty_labels(scene)
+        batches = [
+            windows[start : start + predict_options.batch_sz]
+            for start in range(0, len(windows), predict_options.batch_sz)
+        ]
+        with Progress(len(windows), f"Predicting {scene.id}", unit="window") as bar:
+            for batch, chips in read_ahead(batches, scene.raster_source):
+                self._add_predictions(
+                    labels, batch, self.predict_chips(chips), scene, predict_options
+                )
+                bar.update(len(batch))
         if self.task == Task.OBJECT_DETECTION:
-            if predict_options.stride < predict_options.chip_sz:
-                predictions = [
-                    drop_cut_boxes(prediction, window, scene.extent)
-                    for prediction, window in zip(predictions, windows, strict=True)
-                ]
-            predictions = [
-                {
-                    "boxes": boxes.boxes,
-                    "class_ids": boxes.class_ids,
-                    "scores": boxes.scores,
-                }
-                for boxes in predictions
-            ]
-            labels = ObjectDetectionLabels.from_predictions(windows, predictions)
             return ObjectDetectionLabels.prune_duplicates(
-                labels,
+                labels.labels(),
                 score_thresh=predict_options.score_thresh,
                 merge_thresh=predict_options.merge_thresh,
             )
-        return SemanticSegmentationLabels.from_predictions(
-            windows,
-            predictions,
-            extent=scene.extent,
-            num_classes=len(self.class_names),
-            crop_sz=predict_options.crop_sz,
+        return labels
+
+    def _empty_labels(self, scene):
+        """Labels for the whole scene, to add each batch's predictions to."""
+        if self.task == Task.CHIP_CLASSIFICATION:
+            return ChipClassificationLabels()
+        if self.task == Task.OBJECT_DETECTION:
+            return SceneBoxes()
+        return SegmentationVotes(scene.extent, len(self.class_names))
+
+    def _add_predictions(self, labels, windows, predictions, scene, predict_options):
+        """Add one batch's predictions to the scene's ``labels``."""
+        if self.task == Task.CHIP_CLASSIFICATION:
+            for window, scores in zip(windows, predictions, strict=True):
+                labels.set_cell(window, int(np.argmax(scores)), scores)
+        elif self.task == Task.SEMANTIC_SEGMENTATION:
+            labels.add_predictions(
+                windows, predictions, crop_sz=predict_options.crop_sz
+            )
+        else:
+            for window, boxes in zip(windows, predictions, strict=True):
+                if predict_options.stride < predict_options.chip_sz:
+                    boxes = drop_cut_boxes(boxes, window, scene.extent)
+                labels.add(window, boxes)
+
+
+class SegmentationVotes(SemanticSegmentationDiscreteLabels):
+    """Raster Vision's per-pixel class votes, with a lean whole-scene class mask.
+
+    Raster Vision's own ``get_class_mask``, which its label store calls on the
+    whole scene for vector outputs, first makes a float score of every class
+    for every pixel: 8 bytes per class per pixel. This one gives the same mask,
+    computed a block of rows at a time.
+    """
+
+    ROWS_PER_BLOCK = 512
+
+    def get_class_mask(self, window: Box, class_id: int, threshold=None):
+        if threshold is None:
+            threshold = 1 / self.num_classes
+        ymin, xmin, ymax, xmax = window.intersection(self.extent)
+        mask = np.zeros((ymax - ymin, xmax - xmin), dtype=bool)
+        for top in range(ymin, ymax, self.ROWS_PER_BLOCK):
+            bottom = min(top + self.ROWS_PER_BLOCK, ymax)
+            counts = self.pixel_counts[:, top:bottom, xmin:xmax]
+            # Pixels no window hit have no votes: 0 / 0, not in the mask.
+            with np.errstate(invalid="ignore", divide="ignore"):
+                scores = counts[class_id] / counts.sum(axis=0)
+            mask[top - ymin : bottom - ymin] = scores >= threshold
+        return mask
+
+
+class SceneBoxes:
+    """A scene's predicted boxes, gathered window by window in scene pixels.
+
+    Raster Vision's ObjectDetectionLabels copies all its boxes on each
+    addition; these are joined once, at the end.
+    """
+
+    def __init__(self):
+        self.parts: list[Boxes] = []
+
+    def add(self, window: Box, boxes: Boxes) -> None:
+        global_boxes = ObjectDetectionLabels.local_to_global(boxes.boxes, window)
+        self.parts.append(Boxes(global_boxes, boxes.class_ids, boxes.scores))
+
+    def labels(self) -> ObjectDetectionLabels:
+        if not self.parts:
+            return ObjectDetectionLabels.make_empty()
+        # float64, as Raster Vision's own labels: its GeoJSON writer takes no
+        # float32.
+        return ObjectDetectionLabels(
+            np.concatenate([part.boxes for part in self.parts]).astype(np.float64),
+            np.concatenate([part.class_ids for part in self.parts]),
+            scores=np.concatenate([part.scores for part in self.parts]).astype(
+                np.float64
+            ),
         )
+
+
+def read_ahead(batches: list[list[Box]], raster_source):
+    """Yield each batch of windows with its chips (N, H, W, C).
+
+    A thread reads the next batch while the caller predicts the current one;
+    raster reads release the GIL, so reading and predicting overlap.
+    """
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        pending = None
+        for batch in batches:
+            future = reader.submit(read_chips, raster_source, batch)
+            if pending is not None:
+                yield pending[0], pending[1].result()
+            pending = (batch, future)
+        if pending is not None:
+            yield pending[0], pending[1].result()
+
+
+# Raster transformers that map each pixel on its own, so a chip cut from a
+# larger read equals the chip read alone (MinMaxTransformer, for one, scales
+# by the values of the whole read).
+PER_PIXEL_TRANSFORMERS = (
+    CastTransformer,
+    NanTransformer,
+    ReclassTransformer,
+    RGBClassTransformer,
+    StatsTransformer,
+)
+
+
+def read_chips(raster_source, windows: list[Box]) -> np.ndarray:
+    """The chips of ``windows``: one read per row of windows where it is the same.
+
+    Raster Vision reads each window of a GeoTIFF through a boundless (VRT)
+    read, about 20 times slower than the pixels it returns: a row of windows
+    read at once costs one such read.
+    """
+    per_pixel = isinstance(raster_source, RasterioSource) and all(
+        isinstance(transformer, PER_PIXEL_TRANSFORMERS)
+        for transformer in raster_source.raster_transformers
+    )
+    if not per_pixel:
+        return np.stack([raster_source[window] for window in windows])
+    chips = []
+    for (ymin, ymax), row in groupby(windows, key=lambda w: (w.ymin, w.ymax)):
+        row = list(row)
+        xmin = min(window.xmin for window in row)
+        strip = raster_source[Box(ymin, xmin, ymax, max(w.xmax for w in row))]
+        chips += [strip[:, w.xmin - xmin : w.xmax - xmin] for w in row]
+    return np.stack(chips)
 
 
 def describe(spec: ModelSpec) -> str:

@@ -5,13 +5,15 @@ Each chip is one ``.npz`` file, ``<split>/<scene id>-<number>.npz``, holding
 array of class ids) or, for object detection, ``boxes`` ((N, 4) ymin, xmin,
 ymax, xmax in chip pixels) and ``class_ids``. Each chip command zips its chips
 into one file named by a UUID, so several chip jobs (``--splits N``) never
-overwrite each other.
+overwrite each other; chips are numbered within their scene and read back in
+order of scene and number, so a split run trains on what one job would.
 """
 
 import io
 import os
 import uuid
 import zipfile
+from collections import Counter
 from collections.abc import Iterator
 from os.path import join
 
@@ -48,7 +50,7 @@ class ChipWriter(SampleWriter):
     def __init__(self, output_uri: str, tmp_dir: str):
         self.output_uri = output_uri
         self.sample_dir = join(tmp_dir, f"samples-{uuid.uuid4()}")
-        self.num_samples = 0
+        self.scene_counts: Counter[str] = Counter()
 
     def __enter__(self):
         make_dir(self.sample_dir)
@@ -64,9 +66,10 @@ class ChipWriter(SampleWriter):
         """Save one chip with its label, under a folder named by its split."""
         split_dir = join(self.sample_dir, sample.split)
         make_dir(split_dir)
-        path = join(split_dir, f"{sample.scene_id}-{self.num_samples}.npz")
+        number = self.scene_counts[sample.scene_id]
+        path = join(split_dir, f"{sample.scene_id}-{number}.npz")
         np.savez(path, **encode(Sample(sample.chip, sample.label)))
-        self.num_samples += 1
+        self.scene_counts[sample.scene_id] += 1
 
 
 class SavedChips:
@@ -89,6 +92,7 @@ class SavedChips:
                     for name in chips.namelist()
                     if name.startswith(f"{split}/") and name.endswith(".npz")
                 ]
+        self.index.sort(key=lambda entry: chip_order(entry[1]))
         self._open: dict[int, zipfile.ZipFile] = {}
         self._pid = os.getpid()
 
@@ -116,3 +120,31 @@ class SavedChips:
     def __getstate__(self):
         """Picklable for spawned data-loader workers: the zips reopen there."""
         return {**self.__dict__, "_open": {}}
+
+
+def chip_order(name: str) -> tuple[str, int]:
+    """Sort key of a chip's member name, ``<split>/<scene id>-<number>.npz``."""
+    scene_id, _, number = name.split("/", 1)[1].removesuffix(".npz").rpartition("-")
+    return scene_id, int(number)
+
+
+class CountedChips:
+    """Chips that count their first reading in a :class:`Progress` bar."""
+
+    def __init__(self, chips, progress):
+        self.chips = chips
+        self.progress = progress
+        self.seen: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self.chips)
+
+    def __getitem__(self, index: int) -> Sample:
+        if index not in self.seen and len(self.seen) < len(self.chips):
+            self.seen.add(index)
+            self.progress.update()
+        return self.chips[index]
+
+    def __iter__(self) -> Iterator[Sample]:
+        for index in range(len(self)):
+            yield self[index]

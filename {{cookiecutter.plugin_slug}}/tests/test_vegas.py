@@ -69,17 +69,19 @@ def assert_prediction(prediction: Path, task_type, num_classes=2):
 def assert_same_results(root: Path, expected_root: Path) -> None:
     """Two runs' eval scores and per-scene predictions are equal."""
     eval_path = Path("eval", "validation_scenes", "eval.json")
-    assert json.loads((root / eval_path).read_text())["overall"] == json.loads(
-        (expected_root / eval_path).read_text()
-    )["overall"]
+    assert (
+        json.loads((root / eval_path).read_text())["overall"]
+        == json.loads((expected_root / eval_path).read_text())["overall"]
+    )
     predictions = sorted(p.name for p in (expected_root / "predict").iterdir())
     assert sorted(p.name for p in (root / "predict").iterdir()) == predictions
     for name in predictions:
         got, expected = root / "predict" / name, expected_root / "predict" / name
         if got.is_dir():
-            with rasterio.open(got / "labels.tif") as a, rasterio.open(
-                expected / "labels.tif"
-            ) as b:
+            with (
+                rasterio.open(got / "labels.tif") as a,
+                rasterio.open(expected / "labels.tif") as b,
+            ):
                 assert np.array_equal(a.read(), b.read()), name
         else:
             assert json.loads(got.read_text()) == json.loads(expected.read_text())

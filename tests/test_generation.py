@@ -95,6 +95,7 @@ def expected_files(slug, backend_class):
         f"{package}/model.py",
         f"{package}/contract.py",
         f"{package}/chips.py",
+        f"{package}/progress.py",
         f"{package}/label_sources.py",
         f"{package}/batch_check.py",
         f"{package}/check_pins.py",
@@ -104,6 +105,7 @@ def expected_files(slug, backend_class):
         "tests/test_contract.py",
         "tests/fuzz_worker.py",
         "tests/test_plugin.py",
+        "tests/test_predict.py",
         "tests/test_sample_data.py",
         "tests/test_vector_outputs.py",
         "tests/test_vegas.py",
@@ -367,10 +369,18 @@ def test_generated_project_tests_pass(bake, combination, tmp_path):
     if combination == "scikit-learn":
         # The model benchmarks print their figures; here on a tiny data set.
         benchmarks = {
-            "model_benchmark.py": (["--scenes", "3", "--size", "128"], 4),
-            "scale_benchmark.py": (["--scenes", "2", "3", "--size", "128"], 2),
+            "model_benchmark.py": (
+                ["--scenes", "3", "--size", "128"],
+                r"train \d+\.\d\d s, predict \d+\.\d\d s, peak \d+ MiB",
+                4,
+            ),
+            "scale_benchmark.py": (
+                ["--mpx", "0.1", "0.4"],
+                r"Mpx/s, [+-]\d+\.\d bytes per pixel",
+                1,
+            ),
         }
-        for script, (options, lines) in benchmarks.items():
+        for script, (options, figures, lines) in benchmarks.items():
             result = subprocess.run(
                 [str(venv / "bin" / "python"), f"benchmarks/{script}", *options],
                 cwd=project,
@@ -379,7 +389,6 @@ def test_generated_project_tests_pass(bake, combination, tmp_path):
                 text=True,
             )
             assert result.returncode == 0, result.stderr[-3000:]
-            figures = r"train \d+\.\d\d s, predict \d+\.\d\d s, peak \d+ MiB"
             assert len(re.findall(figures, result.stdout)) == lines, result.stdout
         check_timed_rastervision(project, venv, tmp_path)
 

@@ -12,7 +12,7 @@ scene only.
 The scenes are written to a temporary folder and deleted after.
 
 Usage: python benchmarks/scale_benchmark.py [--mpx 1 4 16 64]
-       [--task semantic_segmentation]
+       [--task semantic_segmentation] [--raster-only]
 """
 
 import argparse
@@ -80,13 +80,27 @@ def write_scene(sample_image: Path, path: Path, megapixels: float) -> int:
     return side * side
 
 
-def predict(bundle: str, image: str, out: str) -> dict:
-    """Predict ``image`` in this process; return seconds and peak memory."""
+def predict(bundle: str, image: str, out: str, raster_only: bool) -> dict:
+    """Predict ``image`` in this process; return seconds and peak memory.
+
+    As ``rastervision predict`` does; ``raster_only``: without the polygons of
+    each class that it also writes (Raster Vision's own vectorization, over the
+    whole scene at once).
+    """
     from rastervision.core.predictor import Predictor
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp_dir:
-        Predictor(bundle, tmp_dir).predict([image], out)
+        predictor = Predictor(bundle, tmp_dir)
+        if not raster_only:
+            predictor.predict([image], out)
+        else:
+            predictor.scene.raster_source.uris = [image]
+            predictor.scene.label_store.uri = out
+            predictor.scene.label_store.vector_output = []
+            pipeline = predictor.config.build(tmp_dir)
+            pipeline.build_backend(str(Path(predictor.bundle_dir, "model-bundle.zip")))
+            pipeline.predict()
     return {
         "seconds": time.perf_counter() - start,
         # ru_maxrss is in KiB on Linux.
@@ -94,10 +108,11 @@ def predict(bundle: str, image: str, out: str) -> dict:
     }
 
 
-def measure(bundle: str, image: str, out: str) -> dict:
+def measure(bundle: str, image: str, out: str, raster_only: bool) -> dict:
     """:func:`predict` in a fresh Python process, so the peak memory is its own."""
+    arguments = json.dumps([bundle, image, out, raster_only])
     result = subprocess.run(
-        [sys.executable, __file__, "--child", json.dumps([bundle, image, out])],
+        [sys.executable, __file__, "--child", arguments],
         cwd=PROJECT,
         check=True,
         capture_output=True,
@@ -116,6 +131,11 @@ def main(argv=None):
         default="semantic_segmentation",
         choices=["chip_classification", "semantic_segmentation", "object_detection"],
     )
+    parser.add_argument(
+        "--raster-only",
+        action="store_true",
+        help="segmentation: leave out the polygons rastervision predict writes",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -127,12 +147,14 @@ def main(argv=None):
         write_sample_data(str(raw_uri), 4, 650, targets=["buildings"])
         bundle = train_bundle(str(raw_uri), str(root_uri), args.task)
         sample_image = next(raw_uri.glob("**/PS-RGB/*.tif"))
-        print(f"buildings {args.task}: predict scenes of growing area")
+        what = " (raster labels only)" if args.raster_only else ""
+        print(f"buildings {args.task}: predict scenes of growing area{what}")
         previous = None
         for megapixels in sorted(args.mpx):
             image = Path(tmp, f"scene-{megapixels}.tif")
             pixels = write_scene(sample_image, image, megapixels)
-            run = measure(bundle, str(image), str(Path(tmp, f"out-{megapixels}")))
+            out = str(Path(tmp, f"out-{megapixels}"))
+            run = measure(bundle, str(image), out, args.raster_only)
             image.unlink()
             line = (
                 f"{pixels / 1e6:.1f} Mpx: predict {run['seconds']:.1f} s, "
@@ -140,12 +162,12 @@ def main(argv=None):
             )
             if previous is not None:
                 added = pixels - previous[0]
+                seconds = run["seconds"] - previous[1]["seconds"]
+                memory = run["peak_bytes"] - previous[1]["peak_bytes"]
                 line += (
                     f"; the added {added / 1e6:.1f} Mpx: "
-                    f"{added / 1e6 / (run['seconds'] - previous[1]['seconds']):.2f}"
-                    " Mpx/s, "
-                    f"+{(run['peak_bytes'] - previous[1]['peak_bytes']) / added:.1f}"
-                    " bytes per pixel"
+                    f"{added / 1e6 / seconds:.2f} Mpx/s, "
+                    f"{memory / added:+.1f} bytes per pixel"
                 )
             print(line)
             previous = (pixels, run)

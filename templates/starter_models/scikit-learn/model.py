@@ -27,6 +27,8 @@ compiled scikit-learn code reads them (:func:`check_estimator`).
 """
 
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from os.path import join
 
 import numpy as np
@@ -128,7 +130,9 @@ def make_estimator(settings: ModelConfig, balanced: bool):
         min_samples_leaf=settings.min_samples_leaf,
         class_weight="balanced" if balanced else None,
         random_state=settings.seed,
-        n_jobs=1,
+        # Trees train on every core; the forest is the same. (Predict runs
+        # parts of each batch in threads already: see Model.predict.)
+        n_jobs=-1,
     )
 
 
@@ -346,6 +350,19 @@ class Model(contract.Model):
         return cls(spec, settings, estimator)
 
     def predict(self, chips: np.ndarray) -> list[contract.Prediction]:
+        """Predict parts of the batch on every core at once.
+
+        The features' filters and the trees release the GIL, so threads run
+        in parallel; each chip's prediction does not depend on the others.
+        """
+        workers = min(os.cpu_count() or 1, len(chips))
+        if workers < 2:
+            return self._predict(chips)
+        with ThreadPoolExecutor(workers) as pool:
+            parts = pool.map(self._predict, np.array_split(chips, workers))
+            return [prediction for part in parts for prediction in part]
+
+    def _predict(self, chips: np.ndarray) -> list[contract.Prediction]:
         scales = self.settings.feature_scales
         if self.spec.task == Task.CHIP_CLASSIFICATION:
             scores = self._class_scores(chip_features(chips, scales))

@@ -1,29 +1,34 @@
 #!/usr/bin/env bash
-# Generate a plugin project with every default answer and run its Vegas
-# experiment on sample data, the way the generated README says:
+# Generate a plugin project and run its Vegas experiment on sample data, the
+# way the generated README says:
 #   bash try.sh [--model noop|scikit-learn] [WORK_DIR]   (default: ./try-out)
 # --model picks the starter model behind the backend (the template's
-# starter_model question; default noop, the constant model). WORK_DIR gets a
-# venv, the generated project and the run's outputs. The template's
-# post-generation hook writes the Raster Vision profile to
-# ~/.rastervision/<profile> (or $RV_CONFIG_DIR), never overwriting yours.
-# It ends by printing the F1 of each class from the run's eval.json.
+# starter_model question; default noop, the constant model). Each model gets
+# its own project name, package, profile and venv, so two runs share nothing:
+#   noop          Noop Plugin     rastervision.noop_plugin     profile noop_plugin
+#   scikit-learn  Sklearn Plugin  rastervision.sklearn_plugin  profile sklearn_plugin
+# WORK_DIR gets the venv (.venv-<slug>), the generated project (<slug>) and the
+# run's outputs. The template's post-generation hook writes the Raster Vision
+# profile to ~/.rastervision/<profile> (or $RV_CONFIG_DIR), never overwriting
+# yours. The run is a full one on the sample data (not test mode: every chip,
+# the model's own settings), about a minute; it ends by printing the F1 of each
+# class from the run's eval.json.
 set -euo pipefail
 template="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-answers=()
+model=noop
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --model)
             [[ $# -ge 2 ]] || { echo "try.sh: --model needs noop or scikit-learn" >&2; exit 2; }
-            answers=("starter_model=$2")
+            model="$2"
             shift 2
             ;;
         --model=*)
-            answers=("starter_model=${1#--model=}")
+            model="${1#--model=}"
             shift
             ;;
         -h | --help)
-            sed -n '2,10p' "${BASH_SOURCE[0]}"
+            sed -n '2,16p' "${BASH_SOURCE[0]}"
             exit 0
             ;;
         *)
@@ -31,26 +36,37 @@ while [[ $# -gt 0 ]]; do
             ;;
     esac
 done
+case "${model}" in
+    noop) name="Noop Plugin" slug=noop_plugin ;;
+    scikit-learn) name="Sklearn Plugin" slug=sklearn_plugin ;;
+    *)
+        echo "try.sh: --model must be noop or scikit-learn, not '${model}'" >&2
+        exit 2
+        ;;
+esac
 work="$(mkdir -p "${1:-try-out}" && cd "${1:-try-out}" && pwd)"
 
-python3 -m venv "${work}/.venv"
-# shellcheck disable=SC1091
-source "${work}/.venv/bin/activate"
+python3 -m venv "${work}/.venv-${slug}"
+# shellcheck disable=SC1090
+source "${work}/.venv-${slug}/bin/activate"
 pip install -q --upgrade pip
 pip install -q "cookiecutter==2.7.1"
 
-rm -rf "${work}/noop_plugin"
-cookiecutter --no-input -o "${work}" "${template}" "${answers[@]}"
-cd "${work}/noop_plugin"
+rm -rf "${work:?}/${slug}"
+# The slug, profile and image name follow from the name (the defaults).
+cookiecutter --no-input -o "${work}" "${template}" \
+    "starter_model=${model}" "plugin_name=${name}"
+cd "${work}/${slug}"
 pip install -q -c constraints.txt -e '.[test]'
 python spacenet/sample_data.py data/sample
-rastervision -p noop_plugin run local spacenet/vegas.py \
+rastervision -p "${slug}" run local spacenet/vegas.py \
     -a raw_uri data/sample -a root_uri out/vegas \
-    -a target buildings -a task_type chip_classification -a test True
+    -a target buildings -a task_type chip_classification
 echo
-echo "Project: ${work}/noop_plugin"
-echo "Evaluation: ${work}/noop_plugin/out/vegas/eval/validation_scenes/eval.json"
-echo "Model bundle: ${work}/noop_plugin/out/vegas/bundle/model-bundle.zip"
+echo "Project: ${work}/${slug} (model: ${model}, profile: ${slug})"
+echo "Venv: ${work}/.venv-${slug}"
+echo "Evaluation: ${work}/${slug}/out/vegas/eval/validation_scenes/eval.json"
+echo "Model bundle: ${work}/${slug}/out/vegas/bundle/model-bundle.zip"
 echo
-echo "F1 per class (chip classification, -a test True: one validation scene):"
+echo "F1 per class (chip classification, full run on the sample data's validation scenes):"
 python benchmarks/compare_eval.py out/vegas

@@ -87,6 +87,7 @@ def expected_files(slug, backend_class):
         "scripts/console",
         "scripts/jupyter",
         "scripts/publish",
+        "spacenet/layout.py",
         "spacenet/sample_data.py",
         "spacenet/vegas.py",
         f"{package}/__init__.py",

@@ -21,15 +21,11 @@ def test_readme_gives_the_two_commands_and_ci_runs_the_test_one():
     assert "bash tests/run.sh" in ci
 
 
-def test_try_script_generates_a_project_and_runs_the_vegas_experiment(
-    tmp_path, fake_home
-):
-    """`bash try.sh` as a new user runs it: fresh venv, pip, the real CLI."""
-    work = tmp_path / "try out"
+def run_try(work, tmp_path, *options):
     env = dict(os.environ, TMPDIR=str(tmp_path))
     env.pop("VIRTUAL_ENV", None)
     result = subprocess.run(
-        ["bash", str(REPO / "try.sh"), str(work)],
+        ["bash", str(REPO / "try.sh"), *options, str(work)],
         cwd=tmp_path,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -37,16 +33,50 @@ def test_try_script_generates_a_project_and_runs_the_vegas_experiment(
         text=True,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    project = work / "noop_plugin"
-    eval_json = project / "out/vegas/eval/validation_scenes/eval.json"
-    assert json.loads(eval_json.read_text())["overall"]
-    assert (project / "out/vegas/bundle/model-bundle.zip").is_file()
-    assert str(eval_json) in result.stdout
-    # It ends with each class's F1 from that eval.json.
-    assert re.search(r"^building +\d\.\d{3}$", result.stdout, flags=re.MULTILINE)
-    assert re.search(r"^background +(\d\.\d{3}|-)$", result.stdout, flags=re.MULTILINE)
-    # The profile went to the (fake) home, as the hook promises.
-    assert "[BATCH]" in (fake_home / ".rastervision" / "noop_plugin").read_text()
+    return result
+
+
+def printed_f1(stdout):
+    """The F1 per class that try.sh prints last (None: never predicted)."""
+    found = dict(
+        re.findall(r"^(building|background) +(\d\.\d{3}|-)$", stdout, re.MULTILINE)
+    )
+    assert found.keys() == {"building", "background"}, stdout[-2000:]
+    return {k: None if v == "-" else float(v) for k, v in found.items()}
+
+
+def test_try_script_generates_a_project_and_runs_the_vegas_experiment(
+    tmp_path, fake_home
+):
+    """`bash try.sh` and `--model scikit-learn` as a new user runs them (fresh
+    venvs, pip, the real CLI) in one folder: each model has its own project,
+    package, profile and venv, and the learning model beats the constant one."""
+    work = tmp_path / "try out"
+    f1 = {}
+    for model, slug in (("noop", "noop_plugin"), ("scikit-learn", "sklearn_plugin")):
+        result = run_try(work, tmp_path, "--model", model)
+        project = work / slug
+        eval_json = project / "out/vegas/eval/validation_scenes/eval.json"
+        assert json.loads(eval_json.read_text())["overall"]
+        assert (project / "out/vegas/bundle/model-bundle.zip").is_file()
+        assert str(eval_json) in result.stdout
+        # A full run, not test mode: every validation scene is evaluated.
+        config = json.loads((project / "out/vegas/pipeline-config.json").read_text())
+        assert len(config["dataset"]["validation_scenes"]) > 1
+        assert (project / "src/rastervision" / slug / "backend.py").is_file()
+        assert (work / f".venv-{slug}" / "bin" / "rastervision").is_file()
+        # It ends with each class's F1 from that eval.json.
+        f1[model] = printed_f1(result.stdout)
+        # The profile went to the (fake) home, as the hook promises.
+        assert "[BATCH]" in (fake_home / ".rastervision" / slug).read_text()
+    # Two projects side by side; each profile names its own queues.
+    assert (work / "noop_plugin").is_dir()
+    noop_profile = (fake_home / ".rastervision" / "noop_plugin").read_text()
+    sklearn_profile = (fake_home / ".rastervision" / "sklearn_plugin").read_text()
+    assert "raster-vision-gpu" in noop_profile
+    assert "raster-vision-gpu" not in sklearn_profile
+    for name in ("building", "background"):
+        assert f1["scikit-learn"][name] > (f1["noop"][name] or 0), f1
 
 
 def test_try_script_refuses_a_model_option_without_a_value(tmp_path):

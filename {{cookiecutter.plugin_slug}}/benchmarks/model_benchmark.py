@@ -78,7 +78,8 @@ def measure(raw_uri: str, target: str, task_type: str) -> dict:
 
 def write_sample_data(out_dir: str, scenes: int, size: int, targets=None) -> None:
     command = [sys.executable, "spacenet/sample_data.py", out_dir]
-    command += ["--scenes", str(scenes), "--size", str(size)]
+    # The experiment's default product only: all four would be 20 bands a scene.
+    command += ["--scenes", str(scenes), "--size", str(size), "--products", "PS-RGB"]
     if targets:
         command += ["--targets", *targets]
     subprocess.run(command, cwd=PROJECT, check=True, capture_output=True)

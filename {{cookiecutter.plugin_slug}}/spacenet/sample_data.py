@@ -2,9 +2,12 @@
 
 The real SpaceNet Vegas scenes live in the ``spacenet-dataset`` S3 bucket and take a
 while to download. This module writes a few synthetic scenes with the same folder
-layout, file names, raster format (3-band uint16 GeoTIFF in EPSG:4326) and GeoJSON
-labels, so that the Vegas experiment can be tried end to end in seconds: pass the
-output folder as ``raw_uri``.
+layout (``spacenet/layout.py``), file names, raster format (uint16 GeoTIFF in
+EPSG:4326, nodata 0) and GeoJSON labels, so that the Vegas experiment can be tried
+end to end in seconds: pass the output folder as ``raw_uri``. Each scene is
+written in every SpaceNet product: PAN (1 band), PS-RGB (3), MS and PS-MS (8).
+Unlike the real MS (1.2 m pixels), every product here has the same pixel grid;
+PAN and the 8 bands are made from the RGB picture.
 
 The pictures are simple on purpose: bright roofs and dark roads on a noisy desert
 background, so a learner has something it could pick up.
@@ -12,10 +15,12 @@ background, so a learner has something it could pick up.
 Usage::
 
     python spacenet/sample_data.py OUT [--scenes N] [--size PX] [--seed S]
+        [--products PAN PS-RGB MS PS-MS]
 """
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,21 +30,32 @@ from rasterio.transform import Affine, from_origin
 from shapely import affinity
 from shapely.geometry import LineString, box, mapping
 
-TARGETS = ("buildings", "roads")
+# Run as a script, this file's folder is on sys.path, not the project's.
+if str(Path(__file__).resolve().parents[1]) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from spacenet import layout  # noqa: E402
 
-# Paths relative to ``raw_uri``, as in the spacenet-dataset bucket today.
-IMAGE_PATH_TEMPLATES = {
-    "buildings": "spacenet/SN2_buildings/train/AOI_2_Vegas/PS-RGB/"
-    "SN2_buildings_train_AOI_2_Vegas_PS-RGB_img{scene_id}.tif",
-    "roads": "spacenet/SN3_roads/train/AOI_2_Vegas/PS-RGB/"
-    "SN3_roads_train_AOI_2_Vegas_PS-RGB_img{scene_id}.tif",
+TARGETS = layout.TARGETS
+PRODUCTS = tuple(layout.PRODUCT_BANDS)
+# How each product's bands are made from red, green and blue (rows: bands).
+# The 8 bands stand for WorldView-2's coastal, blue, green, yellow, red, red
+# edge, near-infrared 1 and 2: roofs and roads stay apart from the desert.
+PRODUCT_MIX = {
+    "PAN": [[1 / 3, 1 / 3, 1 / 3]],
+    "PS-RGB": [[1, 0, 0], [0, 1, 0], [0, 0, 1]],
+    "MS": [
+        [0, 0.2, 0.8],
+        [0, 0, 1],
+        [0, 1, 0],
+        [0.5, 0.5, 0],
+        [1, 0, 0],
+        [0.8, 0.2, 0],
+        [0.7, 0.3, 0.1],
+        [0.6, 0.3, 0.2],
+    ],
 }
-LABEL_PATH_TEMPLATES = {
-    "buildings": "spacenet/SN2_buildings/train/AOI_2_Vegas/geojson_buildings/"
-    "SN2_buildings_train_AOI_2_Vegas_geojson_buildings_img{scene_id}.geojson",
-    "roads": "spacenet/SN3_roads/train/AOI_2_Vegas/geojson_roads/"
-    "SN3_roads_train_AOI_2_Vegas_geojson_roads_img{scene_id}.geojson",
-}
+PRODUCT_MIX["PS-MS"] = PRODUCT_MIX["MS"]
+NODATA = 0
 
 FIRST_SCENE_ID = 1
 MIN_SCENES = 2
@@ -81,12 +97,14 @@ def empty_scene_id(num_scenes: int) -> int:
     return FIRST_SCENE_ID + num_scenes - 1
 
 
-def scene_paths(raw_dir: str | Path, target: str, scene_id: int) -> tuple[Path, Path]:
+def scene_paths(
+    raw_dir: str | Path, target: str, scene_id: int, product: str = "PS-RGB"
+) -> tuple[Path, Path]:
     """Return the (image, label) paths of one scene under ``raw_dir``."""
     raw_dir = Path(raw_dir)
     return (
-        raw_dir / IMAGE_PATH_TEMPLATES[target].format(scene_id=scene_id),
-        raw_dir / LABEL_PATH_TEMPLATES[target].format(scene_id=scene_id),
+        raw_dir / layout.image_path(target, scene_id, product),
+        raw_dir / layout.label_path(target, scene_id),
     )
 
 
@@ -96,19 +114,29 @@ def make_sample_data(
     size: int = 256,
     seed: int = 0,
     targets: tuple[str, ...] = TARGETS,
+    products: tuple[str, ...] = PRODUCTS,
 ) -> dict[str, list[int]]:
-    """Write ``num_scenes`` scenes of ``size`` x ``size`` pixels for each target.
+    """Write ``num_scenes`` scenes of ``size`` x ``size`` pixels for each target,
+    each in every one of ``products``.
 
     ``out_dir`` plays the role of ``raw_uri``: it receives the ``spacenet/`` folder.
     Existing files are overwritten. The output depends only on the arguments, so the
-    same call always writes the same bytes. Returns the scene ids written per target.
+    same call always writes the same bytes (a product's images do not depend on
+    which other products are written). Returns the scene ids written per target.
     """
     _check_arguments(num_scenes, size, seed, targets)
+    unknown = sorted(set(products) - set(PRODUCTS))
+    if not products or unknown:
+        raise ValueError(
+            f"products must be one or more of {', '.join(PRODUCTS)}, got {products}"
+        )
     scene_ids = list(range(FIRST_SCENE_ID, FIRST_SCENE_ID + num_scenes))
     written = {target: scene_ids for target in targets}
     for target in written:
         for scene_id in scene_ids:
-            _write_scene(Path(out_dir), target, scene_id, num_scenes, size, seed)
+            _write_scene(
+                Path(out_dir), target, scene_id, num_scenes, size, seed, products
+            )
     return written
 
 
@@ -132,7 +160,13 @@ def _check_arguments(
 
 
 def _write_scene(
-    out_dir: Path, target: str, scene_id: int, num_scenes: int, size: int, seed: int
+    out_dir: Path,
+    target: str,
+    scene_id: int,
+    num_scenes: int,
+    size: int,
+    seed: int,
+    products: tuple[str, ...],
 ) -> None:
     # One random stream per scene, so a scene does not change with the other scenes
     # or targets asked for.
@@ -152,8 +186,10 @@ def _write_scene(
     else:
         features, shapes, colours = _roads(rng, size, transform)
 
-    image_path, label_path = scene_paths(out_dir, target, scene_id)
-    _write_image(image_path, _paint(rng, size, transform, shapes, colours), transform)
+    rgb = _paint(rng, size, transform, shapes, colours)
+    for product in products:
+        image_path, label_path = scene_paths(out_dir, target, scene_id, product)
+        _write_image(image_path, _mix(rgb, PRODUCT_MIX[product]), transform)
     label_path.parent.mkdir(parents=True, exist_ok=True)
     with open(label_path, "w") as file:
         json.dump({"type": "FeatureCollection", "features": features}, file)
@@ -197,10 +233,7 @@ def _buildings(
     features = [
         _feature(
             _to_lonlat(footprint, transform),
-            {
-                "building": "yes",
-                "partialBuilding": int(not image_box.contains(footprint)),
-            },
+            {"building": "yes"},
         )
         for footprint in footprints
     ]
@@ -276,6 +309,14 @@ def _paint(
     return np.clip(np.rint(image), 1, MAX_VALUE).astype(np.uint16)
 
 
+def _mix(rgb: np.ndarray, mix: list[list[float]]) -> np.ndarray:
+    """The (bands, H, W) uint16 image whose bands mix ``rgb``'s as ``mix`` says."""
+    if mix == PRODUCT_MIX["PS-RGB"]:
+        return rgb
+    bands = np.tensordot(np.asarray(mix, dtype=np.float32), rgb, axes=1)
+    return np.clip(np.rint(bands), 1, MAX_VALUE).astype(np.uint16)
+
+
 def _write_image(path: Path, image: np.ndarray, transform: Affine) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     count, height, width = image.shape
@@ -289,6 +330,7 @@ def _write_image(path: Path, image: np.ndarray, transform: Affine) -> None:
         dtype=image.dtype,
         crs=CRS,
         transform=transform,
+        nodata=NODATA,
     ) as dataset:
         dataset.write(image)
 
@@ -328,9 +370,21 @@ def main(argv: list[str] | None = None) -> None:
         default=TARGETS,
         help=f"what to write (default: {' '.join(TARGETS)})",
     )
+    parser.add_argument(
+        "--products",
+        nargs="+",
+        choices=PRODUCTS,
+        default=PRODUCTS,
+        help=f"SpaceNet image products to write (default: {' '.join(PRODUCTS)})",
+    )
     args = parser.parse_args(argv)
     written = make_sample_data(
-        args.out_dir, args.scenes, args.size, args.seed, tuple(args.targets)
+        args.out_dir,
+        args.scenes,
+        args.size,
+        args.seed,
+        tuple(args.targets),
+        tuple(args.products),
     )
 
     for target, scene_ids in written.items():
@@ -339,7 +393,8 @@ def main(argv: list[str] | None = None) -> None:
             f"{target}: {len(scene_ids)} scenes, img{scene_ids[0]} to "
             f"img{scene_ids[-1]}, {args.size}x{args.size} pixels"
         )
-        print(f"  images in {image_path.parent}")
+        products = ", ".join(args.products)
+        print(f"  images in {image_path.parent.parent} ({products})")
         print(f"  labels in {label_path.parent}")
         if target == "buildings":
             print(f"  img{empty_scene_id(args.scenes)} has no buildings")

@@ -7,11 +7,17 @@ Run it with (see the README for the sample data and the profile)::
         -a target buildings -a task_type chip_classification -a test True
 
 Raster Vision passes every ``-a key value`` to :func:`get_config` as a string.
+``-a product PAN|PS-RGB|MS|PS-MS`` picks SpaceNet's image product (default
+PS-RGB) and ``-a bands 0,1,2`` a selection of its bands (default all).
 """
 
 import random
 import re
+import sys
 from os.path import join
+from pathlib import Path
+
+import rasterio
 
 from rastervision.core.analyzer import StatsAnalyzerConfig
 from rastervision.core.data import (
@@ -53,36 +59,28 @@ from rastervision.{{ cookiecutter.plugin_slug }} import (
 from rastervision.{{ cookiecutter.plugin_slug }}.batch_check import check_batch_setup
 from rastervision.{{ cookiecutter.plugin_slug }}.model import ModelConfig
 
+# spacenet/ is not installed: Raster Vision loads this file by its path, so make
+# spacenet.layout importable from the project folder that holds it.
+if str(Path(__file__).resolve().parents[1]) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from spacenet import layout  # noqa: E402
+
 CHIP_CLASSIFICATION = "chip_classification"
 SEMANTIC_SEGMENTATION = "semantic_segmentation"
 OBJECT_DETECTION = "object_detection"
 TASK_TYPES = (CHIP_CLASSIFICATION, SEMANTIC_SEGMENTATION, OBJECT_DETECTION)
 
-BUILDINGS = "buildings"
-ROADS = "roads"
+BUILDINGS = layout.BUILDINGS
+ROADS = layout.ROADS
 # Roads are lines: only segmentation makes sense of them.
 TARGET_TASKS = {BUILDINGS: TASK_TYPES, ROADS: (SEMANTIC_SEGMENTATION,)}
 
 REMOTE_RAW_URI = "s3://spacenet-dataset/"
 LOCAL_RAW_URI = "/opt/data/spacenet-dataset"
 
-# Where SpaceNet keeps each target, relative to raw_uri.
-LAYOUTS = {
-    BUILDINGS: {
-        "image_dir": "spacenet/SN2_buildings/train/AOI_2_Vegas/PS-RGB",
-        "image_prefix": "SN2_buildings_train_AOI_2_Vegas_PS-RGB_img",
-        "label_dir": "spacenet/SN2_buildings/train/AOI_2_Vegas/geojson_buildings",
-        "label_prefix": "SN2_buildings_train_AOI_2_Vegas_geojson_buildings_img",
-        "class_name": "building",
-    },
-    ROADS: {
-        "image_dir": "spacenet/SN3_roads/train/AOI_2_Vegas/PS-RGB",
-        "image_prefix": "SN3_roads_train_AOI_2_Vegas_PS-RGB_img",
-        "label_dir": "spacenet/SN3_roads/train/AOI_2_Vegas/geojson_roads",
-        "label_prefix": "SN3_roads_train_AOI_2_Vegas_geojson_roads_img",
-        "class_name": "road",
-    },
-}
+# The image dtypes the experiment reads (the stats transformer rescales both to
+# uint8); every scene must have the same one, and the same CRS.
+DTYPES = ("uint8", "uint16")
 
 # How segmentation predictions of the target class become GeoJSON polygons:
 # building outputs split touching buildings apart; roads stay plain polygons.
@@ -125,11 +123,58 @@ def check_choice(name: str, value: str, choices) -> str:
     return value
 
 
+def parse_bands(value, product: str) -> list[int]:
+    """``-a bands 0,1,2`` as a list of band indices of ``product`` (default all)."""
+    count = layout.PRODUCT_BANDS[product]
+    if value is None or str(value).strip() == "":
+        return list(range(count))
+    try:
+        bands = [int(band) for band in str(value).split(",")]
+    except ValueError:
+        raise ValueError(
+            f"-a bands must be band indices separated by commas (0,1,2), not {value!r}"
+        ) from None
+    wrong = [band for band in bands if not 0 <= band < count]
+    if wrong or len(set(bands)) != len(bands):
+        raise ValueError(
+            f"-a bands {value}: {product} has {count} band(s), 0 to {count - 1}, "
+            "each given once"
+        )
+    return bands
+
+
+class SceneImageError(SystemExit):
+    """A scene's image differs from what the experiment expects.
+
+    A ``SystemExit``: ``rastervision run`` stops with just its one line (no
+    traceback), before anything is written.
+    """
+
+
+def check_scene_images(image_uris: list[str], product: str) -> None:
+    """Stop unless every image has the product's band count, one dtype of
+    ``DTYPES`` and one CRS (those of the first image). Reads headers only."""
+    expected_bands = layout.PRODUCT_BANDS[product]
+    expected = None
+    for uri in image_uris:
+        with rasterio.open(uri) as image:
+            found = (image.count, image.dtypes[0], str(image.crs))
+            dtypes = set(image.dtypes)
+        if expected is None:
+            dtype = found[1] if found[1] in DTYPES else " or ".join(DTYPES)
+            expected = (expected_bands, dtype, found[2])
+        if found[0] != expected[0] or len(dtypes) > 1 or found[1:] != expected[1:]:
+            raise SceneImageError(
+                f"{uri}: {found[0]} band(s) {'/'.join(sorted(dtypes))} in "
+                f"{found[2]}; expected {expected[0]} band(s) ({product}) "
+                f"{expected[1]} in {expected[2]}"
+            )
+
+
 def get_scene_ids(raw_uri: str, target: str) -> list[str]:
     """Scene ids of every labelled image, sorted as numbers."""
-    layout = LAYOUTS[target]
-    label_dir = join(raw_uri, layout["label_dir"])
-    pattern = re.compile(re.escape(layout["label_prefix"]) + r"(\d+)\.geojson$")
+    label_dir = join(raw_uri, layout.label_dir(target))
+    pattern = re.compile(re.escape(layout.label_prefix(target)) + r"(\d+)\.geojson$")
     ids = []
     for path in list_paths(label_dir, ext=".geojson"):
         match = pattern.search(path)
@@ -139,19 +184,20 @@ def get_scene_ids(raw_uri: str, target: str) -> list[str]:
 
 
 def build_scene(
-    raw_uri: str, target: str, task_type: str, scene_id: str
+    raw_uri: str,
+    target: str,
+    task_type: str,
+    scene_id: str,
+    product: str = layout.DEFAULT_PRODUCT,
+    bands: list[int] | None = None,
 ) -> SceneConfig:
-    layout = LAYOUTS[target]
-    image_uri = join(
-        raw_uri, layout["image_dir"], f"{layout['image_prefix']}{scene_id}.tif"
-    )
-    label_uri = join(
-        raw_uri, layout["label_dir"], f"{layout['label_prefix']}{scene_id}.geojson"
-    )
-    # SpaceNet images are uint16: the stats transformer rescales them to uint8.
+    image_uri = join(raw_uri, layout.image_path(target, scene_id, product))
+    label_uri = join(raw_uri, layout.label_path(target, scene_id))
+    # SpaceNet images are uint16: the stats transformer rescales them (and uint8
+    # images) to uint8, from statistics that leave nodata (0) out.
     raster_source = RasterioSourceConfig(
         uris=[image_uri],
-        channel_order=[0, 1, 2],
+        channel_order=bands or parse_bands(None, product),
         transformers=[StatsTransformerConfig()],
     )
     vector_source = GeoJSONVectorSourceConfig(
@@ -201,7 +247,7 @@ def build_scene(
 
 def get_class_config(target: str, task_type: str) -> ClassConfig:
     """The target class, plus background where cells or pixels can lack it."""
-    class_name = LAYOUTS[target]["class_name"]
+    class_name = layout.CLASS_NAMES[target]
     if task_type == OBJECT_DETECTION:
         return ClassConfig(names=[class_name], colors=["orange"])
     if task_type == SEMANTIC_SEGMENTATION:
@@ -276,6 +322,8 @@ def get_config(
     target=BUILDINGS,
     task_type=CHIP_CLASSIFICATION,
     test="False",
+    product=layout.DEFAULT_PRODUCT,
+    bands=None,
 ):
     """The Vegas pipeline config; Raster Vision calls this with the ``-a`` values.
 
@@ -290,9 +338,17 @@ def get_config(
             ``object_detection``.
         test: ``True`` keeps the run tiny: a few scenes and chips, and the
             model's quick settings (``ModelConfig.for_test_run``).
+        product: SpaceNet's image product, its folder name: ``PS-RGB`` (3
+            bands), ``PAN`` (1), ``MS`` or ``PS-MS`` (8).
+        bands: band indices to use, ``0,1,2``; default all the product's.
+
+    Every scene's image header is checked first (band count, dtype, CRS): one
+    that differs stops the run with :class:`SceneImageError`.
     """
     check_choice("target", target, tuple(TARGET_TASKS))
     check_choice("task_type", task_type, TASK_TYPES)
+    check_choice("product", product, tuple(layout.PRODUCT_BANDS))
+    band_list = parse_bands(bands, product)
     if task_type not in TARGET_TASKS[target]:
         raise ValueError(
             f"-a target {target} works only with task_type "
@@ -312,7 +368,7 @@ def get_config(
     if len(scene_ids) < 2:
         raise ValueError(
             f"Found {len(scene_ids)} labelled {target} scene(s) under "
-            f"{join(raw_uri, LAYOUTS[target]['label_dir'])}; need at least 2. "
+            f"{join(raw_uri, layout.label_dir(target))}; need at least 2. "
             "Is -a raw_uri the folder that holds spacenet/?"
         )
     random.Random(5678).shuffle(scene_ids)
@@ -322,13 +378,18 @@ def get_config(
         train_ids = train_ids[:TEST_MAX_TRAIN_SCENES]
         validation_ids = validation_ids[:TEST_MAX_VALIDATION_SCENES]
 
+    def scenes(ids):
+        return [
+            build_scene(raw_uri, target, task_type, i, product, band_list) for i in ids
+        ]
+
     dataset = DatasetConfig(
         class_config=get_class_config(target, task_type),
-        train_scenes=[build_scene(raw_uri, target, task_type, i) for i in train_ids],
-        validation_scenes=[
-            build_scene(raw_uri, target, task_type, i) for i in validation_ids
-        ],
+        train_scenes=scenes(train_ids),
+        validation_scenes=scenes(validation_ids),
     )
+    # Before Raster Vision writes anything under root_uri.
+    check_scene_images([s.raster_source.uris[0] for s in dataset.all_scenes], product)
     pipeline_class, chip_options, predict_options = get_pipeline_options(
         task_type, test
     )

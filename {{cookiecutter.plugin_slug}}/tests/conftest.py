@@ -69,7 +69,9 @@ def run_rastervision(*args, tmp_path, env=None):
     return result
 
 
-def vegas_args(raw_uri, root_uri, task_type, test="True", target="buildings"):
+def vegas_args(
+    raw_uri, root_uri, task_type, test="True", target="buildings", product="PS-RGB"
+):
     """The Vegas experiment's file and its ``-a`` arguments."""
     arguments = {
         "raw_uri": raw_uri,
@@ -77,6 +79,7 @@ def vegas_args(raw_uri, root_uri, task_type, test="True", target="buildings"):
         "target": target,
         "task_type": task_type,
         "test": test,
+        "product": product,
     }
     return [VEGAS] + [word for k, v in arguments.items() for word in ("-a", k, v)]
 
@@ -98,7 +101,8 @@ def rewrite_zip(source: Path, target: Path, replace: dict[str, bytes | str]) -> 
 
 @pytest.fixture(scope="session")
 def raw_uri(tmp_path_factory):
-    """A folder holding spacenet/ with a few synthetic Vegas scenes."""
+    """A folder holding spacenet/ with a few synthetic Vegas scenes, in every
+    SpaceNet product (PAN, PS-RGB, MS, PS-MS)."""
     out = tmp_path_factory.mktemp("raw")
     make_sample_data(out, num_scenes=SAMPLE_SCENES, size=256, seed=0)
     return str(out)
@@ -106,19 +110,20 @@ def raw_uri(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def vegas_run(raw_uri, tmp_path_factory):
-    """``vegas_run(task_type, test, target)``: the root of a `run inprocess`.
+    """``vegas_run(task_type, test, target, product)``: the root of a `run
+    inprocess`.
 
     Each combination runs once per session; the contract tests and the model
     tests read the same outputs.
     """
     roots = {}
 
-    def run(task_type, test="True", target="buildings"):
-        key = (task_type, test, target)
+    def run(task_type, test="True", target="buildings", product="PS-RGB"):
+        key = (task_type, test, target, product)
         if key not in roots:
-            tmp_path = tmp_path_factory.mktemp(f"{target}-{task_type}-{test}")
+            tmp_path = tmp_path_factory.mktemp(f"{target}-{task_type}-{test}-{product}")
             root = tmp_path / "out"
-            args = vegas_args(raw_uri, root, task_type, test, target)
+            args = vegas_args(raw_uri, root, task_type, test, target, product)
             run_rastervision("run", "inprocess", *args, tmp_path=tmp_path)
             roots[key] = root
         return roots[key]

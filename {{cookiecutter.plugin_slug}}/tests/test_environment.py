@@ -31,6 +31,24 @@ def test_a_drifted_or_missing_dependency_is_reported(tmp_path):
     ]
 
 
+def test_raster_vision_own_pin_is_accepted_where_the_constraints_move_off_it(
+    tmp_path,
+):
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text("matplotlib==3.9.2  # rv: ==3.9.1\nnumpy==1.26.4\n")
+    pins = check_pins.read_pins(constraints)
+    rv_pins = check_pins.read_rv_pins(constraints)
+    assert set(rv_pins) == {"matplotlib"}
+    needed = {"matplotlib", "numpy"}
+    for matplotlib in ("3.9.1", "3.9.2"):
+        installed = {"matplotlib": matplotlib, "numpy": "1.26.4"}
+        assert check_pins.mismatches(pins, installed, needed, rv_pins) == []
+    installed = {"matplotlib": "3.9.0", "numpy": "1.26.4"}
+    assert check_pins.mismatches(pins, installed, needed, rv_pins) == [
+        "matplotlib: 3.9.0 installed, pinned ==3.9.2"
+    ]
+
+
 def test_command_line_reports_the_pins():
     result = subprocess.run(
         [

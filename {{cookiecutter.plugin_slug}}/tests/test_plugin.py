@@ -68,3 +68,20 @@ def test_config_survives_a_json_round_trip():
 
 def test_bundle_holds_the_model_file():
     assert {{ cookiecutter.__backend_class }}Config().get_bundle_filenames() == ["model-bundle.zip"]
+
+
+def test_the_plugin_hides_only_its_known_harmless_warnings():
+    """The same messages from anywhere but Raster Vision's code still show."""
+    code = (
+        "import warnings\n"
+        f"import {PLUGIN}\n"
+        "warnings.warn('invalid value encountered in divide', RuntimeWarning)\n"
+        "warnings.warn('You are adding a column named geometry', FutureWarning)\n"
+        "warnings.warn('something else', FutureWarning)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert "RuntimeWarning: invalid value encountered in divide" in result.stderr
+    assert "FutureWarning: You are adding a column named geometry" in result.stderr
+    assert "FutureWarning: something else" in result.stderr

@@ -60,14 +60,42 @@ def test_writes_exactly_the_spacenet_vegas_layout(sample_dir):
     sn2 = "spacenet/SN2_buildings/train/AOI_2_Vegas"
     sn3 = "spacenet/SN3_roads/train/AOI_2_Vegas"
     templates = [
-        sn2 + "/PS-RGB/SN2_buildings_train_AOI_2_Vegas_PS-RGB_img{}.tif",
         sn2 + "/geojson_buildings/"
         "SN2_buildings_train_AOI_2_Vegas_geojson_buildings_img{}.geojson",
-        sn3 + "/PS-RGB/SN3_roads_train_AOI_2_Vegas_PS-RGB_img{}.tif",
         sn3 + "/geojson_roads/SN3_roads_train_AOI_2_Vegas_geojson_roads_img{}.geojson",
     ]
+    for product in ("PAN", "PS-RGB", "MS", "PS-MS"):
+        templates += [
+            f"{sn2}/{product}/SN2_buildings_train_AOI_2_Vegas_{product}_img" + "{}.tif",
+            f"{sn3}/{product}/SN3_roads_train_AOI_2_Vegas_{product}_img" + "{}.tif",
+        ]
     expected = {t.format(i) for t in templates for i in SCENE_IDS}
     assert relative_files(sample_dir) == expected
+
+
+@pytest.mark.parametrize(
+    "product, num_bands", [("PAN", 1), ("PS-RGB", 3), ("MS", 8), ("PS-MS", 8)]
+)
+def test_each_product_has_its_band_count_on_the_same_grid(
+    sample_dir, product, num_bands
+):
+    for target, scene_id, rgb_path, _ in all_scenes(sample_dir):
+        image_path, _ = scene_paths(sample_dir, target, scene_id, product)
+        with rasterio.open(image_path) as image, rasterio.open(rgb_path) as rgb:
+            assert image.count == num_bands
+            assert set(image.dtypes) == {"uint16"}
+            assert image.nodata == 0
+            assert (image.transform, image.crs) == (rgb.transform, rgb.crs)
+            pixels = image.read()
+        assert 0 < pixels.min() and pixels.max() < 2048
+
+
+def test_one_product_alone_is_the_same_bytes(sample_dir, tmp_path):
+    make_sample_data(tmp_path, num_scenes=NUM_SCENES, size=SIZE, products=("PAN",))
+    for target, scene_id, _, _ in all_scenes(sample_dir):
+        alone, _ = scene_paths(tmp_path, target, scene_id, "PAN")
+        together, _ = scene_paths(sample_dir, target, scene_id, "PAN")
+        assert alone.read_bytes() == together.read_bytes()
 
 
 def test_images_are_georeferenced_uint16_rgb_near_vegas(sample_dir):
@@ -160,6 +188,8 @@ def test_same_seed_same_bytes_other_seed_other_bytes(sample_dir, tmp_path):
         {"seed": -1},
         {"targets": ("cars",)},
         {"targets": ()},
+        {"products": ("RGB-PanSharpen",)},
+        {"products": ()},
     ],
 )
 def test_make_sample_data_rejects_bad_arguments(tmp_path, arguments):
@@ -181,7 +211,7 @@ def run_cli(*arguments: str) -> subprocess.CompletedProcess:
 def test_cli_help():
     result = run_cli("--help")
     assert result.returncode == 0
-    for option in ("OUT", "--scenes", "--size", "--seed", "--targets"):
+    for option in ("OUT", "--scenes", "--size", "--seed", "--targets", "--products"):
         assert option in result.stdout
 
 
@@ -201,6 +231,7 @@ def test_cli_writes_the_same_files_as_the_function(sample_dir, tmp_path):
         (["--size", "32"], "argument --size: must be at least 64"),
         (["--size", "big"], "argument --size: not an integer: 'big'"),
         (["--targets", "cars"], "argument --targets: invalid choice: 'cars'"),
+        (["--products", "RGB"], "argument --products: invalid choice: 'RGB'"),
     ],
 )
 def test_cli_rejects_bad_arguments(tmp_path, arguments, message):

@@ -7,6 +7,7 @@ checked in tests/test_model.py.
 """
 
 import json
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -14,6 +15,8 @@ import numpy as np
 import pytest
 import rasterio
 from conftest import (
+    PROJECT,
+    RASTERVISION,
     SAMPLE_SCENES,
     build_backend,
     rewrite_zip,
@@ -27,10 +30,10 @@ from rastervision.{{ cookiecutter.plugin_slug }} import {{ cookiecutter.__backen
 from rastervision.{{ cookiecutter.plugin_slug }}.contract import ModelBundleError
 from rastervision.{{ cookiecutter.plugin_slug }}.model import Model
 from spacenet.sample_data import empty_scene_id, make_sample_data
-from spacenet.vegas import TASK_TYPES, get_config
+from spacenet.vegas import TASK_TYPES, SceneImageError, get_config
 
 
-def assert_outputs(root, task_type="chip_classification", num_classes=2):
+def assert_outputs(root, task_type="chip_classification", num_classes=2, num_bands=3):
     """Eval, bundle and model exist, and predictions are labels of known classes."""
     eval_json = json.loads(
         (root / "eval" / "validation_scenes" / "eval.json").read_text()
@@ -43,6 +46,7 @@ def assert_outputs(root, task_type="chip_classification", num_classes=2):
     assert info["format_version"] == Model.FORMAT_VERSION
     assert info["task"] == task_type
     assert len(info["class_names"]) == num_classes
+    assert info["num_bands"] == num_bands
     predictions = sorted((root / "predict").iterdir())
     assert predictions, "predict wrote nothing"
     for prediction in predictions:
@@ -127,6 +131,103 @@ def test_bad_arguments_stop_before_any_work(raw_uri, tmp_path, args, message):
 @pytest.mark.parametrize("task_type", TASK_TYPES)
 def test_inprocess_run_completes(vegas_run, task_type):
     assert_outputs(vegas_run(task_type), task_type, num_classes_of(task_type))
+
+
+@pytest.mark.parametrize("product, num_bands", [("PAN", 1), ("PS-MS", 8)])
+@pytest.mark.parametrize("task_type", TASK_TYPES)
+def test_other_products_run_every_task(vegas_run, task_type, product, num_bands):
+    """1-band and 8-band imagery: the model is sized from the chips' bands."""
+    root = vegas_run(task_type, product=product)
+    assert_outputs(root, task_type, num_classes_of(task_type), num_bands)
+
+
+def test_band_selection_and_product_reach_the_raster_source(raw_uri, tmp_path):
+    config = get_config(
+        "local", str(tmp_path / "out"), raw_uri=raw_uri, product="MS", bands="4,2,1"
+    )
+    for scene in config.dataset.all_scenes:
+        assert scene.raster_source.channel_order == [4, 2, 1]
+        uri = scene.raster_source.uris[0]
+        assert "/MS/SN2_buildings_train_AOI_2_Vegas_MS_img" in uri
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ({"product": "RGB-PanSharpen"}, "product must be one of PAN, PS-RGB"),
+        ({"product": "PAN", "bands": "0,1"}, "PAN has 1 band"),
+        ({"bands": "red"}, "band indices separated by commas"),
+        ({"bands": "0,0"}, "each given once"),
+    ],
+)
+def test_bad_product_or_bands_stop_before_any_work(raw_uri, tmp_path, args, message):
+    with pytest.raises(ValueError, match=message):
+        get_config("local", str(tmp_path / "out"), raw_uri=raw_uri, **args)
+    assert not (tmp_path / "out").exists()
+
+
+def rewrite_image(path: Path, image: np.ndarray) -> None:
+    """Replace a GeoTIFF's pixels (and so its band count or dtype), same place."""
+    with rasterio.open(path) as old:
+        profile = old.profile
+    profile.update(count=image.shape[0], dtype=image.dtype)
+    with rasterio.open(path, "w", **profile) as new:
+        new.write(image)
+
+
+def sample_copy(tmp_path: Path, scene_id=2) -> tuple[Path, Path]:
+    """Small PS-RGB sample data, and the path of one scene's image (the
+    experiment checks scene 2 first, then 1 and 3)."""
+    raw = tmp_path / "raw"
+    make_sample_data(raw, num_scenes=3, size=64, products=("PS-RGB",))
+    image = next(raw.glob(f"spacenet/SN2_buildings/**/PS-RGB/*_img{scene_id}.tif"))
+    return raw, image
+
+
+def test_a_scene_with_other_bands_stops_the_run_with_one_line(tmp_path):
+    raw, image = sample_copy(tmp_path)
+    rewrite_image(image, np.ones((2, 64, 64), dtype=np.uint16))
+    root = tmp_path / "out"
+    result = subprocess.run(
+        [
+            RASTERVISION,
+            "run",
+            "inprocess",
+            *vegas_args(str(raw), root, "object_detection"),
+        ],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"{image}: 2 band(s) uint16 in EPSG:4326; "
+        "expected 3 band(s) (PS-RGB) uint16 in EPSG:4326"
+    ), result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert not root.exists()
+
+
+def test_a_scene_with_another_dtype_stops_the_run(tmp_path):
+    raw, image = sample_copy(tmp_path, scene_id=1)
+    rewrite_image(image, np.ones((3, 64, 64), dtype=np.float32))
+    with pytest.raises(SceneImageError) as error:
+        get_config("local", str(tmp_path / "out"), raw_uri=str(raw))
+    assert str(error.value) == (
+        f"{image}: 3 band(s) float32 in EPSG:4326; "
+        "expected 3 band(s) (PS-RGB) uint16 in EPSG:4326"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_uint8_imagery_is_read_too(tmp_path):
+    raw, _ = sample_copy(tmp_path)
+    for path in raw.glob("spacenet/**/*.tif"):
+        with rasterio.open(path) as image:
+            pixels = image.read()
+        rewrite_image(path, (pixels // 8).astype(np.uint8))
+    config = get_config("local", str(tmp_path / "out"), raw_uri=str(raw))
+    assert len(config.dataset.train_scenes) == 2
 
 
 def test_roads_segmentation_completes(vegas_run):

@@ -10,6 +10,9 @@ wherever the plugin runs (your venv, the image) to see whether they match::
 
 It exits 1 and lists the differences when a dependency of an installed
 ``rastervision_*`` package is missing or at another version than pinned.
+Where ``constraints.txt`` moves off Raster Vision's own pin (a line ending in
+``# rv: ==X``, e.g. matplotlib, whose pinned release PyPI has yanked), Raster
+Vision's version is accepted too, so its Docker image passes.
 Not imported by the plugin itself.
 """
 
@@ -19,6 +22,7 @@ from importlib import metadata
 from pathlib import Path
 
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 
@@ -31,6 +35,19 @@ def read_pins(path: Path) -> dict[str, Requirement]:
             requirement = Requirement(line)
             pins[canonicalize_name(requirement.name)] = requirement
     return pins
+
+
+def read_rv_pins(path: Path) -> dict[str, SpecifierSet]:
+    """Raster Vision's own pins where the constraints move off them: the
+    ``# rv: ==X`` note at the end of a line, by canonical package name."""
+    rv_pins = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        code, _, note = line.partition("#")
+        note = note.strip()
+        if code.strip() and note.startswith("rv:"):
+            name = canonicalize_name(Requirement(code.strip()).name)
+            rv_pins[name] = SpecifierSet(note.removeprefix("rv:").strip())
+    return rv_pins
 
 
 def installed_versions() -> dict[str, str]:
@@ -66,15 +83,22 @@ def raster_vision_dependencies(installed: dict[str, str]) -> set[str]:
 
 
 def mismatches(
-    pins: dict[str, Requirement], installed: dict[str, str], needed: set[str]
+    pins: dict[str, Requirement],
+    installed: dict[str, str],
+    needed: set[str],
+    rv_pins: dict[str, SpecifierSet] | None = None,
 ) -> list[str]:
-    """One line per needed, pinned package that is missing or off its pin."""
+    """One line per needed, pinned package that is missing or off its pin
+    (and off Raster Vision's own pin, where ``rv_pins`` names one)."""
+    rv_pins = rv_pins or {}
     problems = []
     for name in sorted(needed & pins.keys()):
         version = installed.get(name)
         if version is None:
             problems.append(f"{name}: not installed, pinned {pins[name].specifier}")
-        elif not pins[name].specifier.contains(version, prereleases=True):
+        elif not pins[name].specifier.contains(version, prereleases=True) and not (
+            name in rv_pins and rv_pins[name].contains(version, prereleases=True)
+        ):
             problems.append(
                 f"{name}: {version} installed, pinned {pins[name].specifier}"
             )
@@ -94,7 +118,7 @@ def main(argv=None) -> int:
     pins = read_pins(args.constraints)
     installed = installed_versions()
     needed = raster_vision_dependencies(installed)
-    problems = mismatches(pins, installed, needed)
+    problems = mismatches(pins, installed, needed, read_rv_pins(args.constraints))
     checked = sorted(needed & pins.keys())
     for problem in problems:
         print(problem)

@@ -11,11 +11,13 @@ Raster Vision passes every ``-a key value`` to :func:`get_config` as a string.
 PS-RGB) and ``-a bands 0,1,2`` a selection of its bands (default all).
 """
 
+import os
 import random
 import re
 import sys
 from os.path import join
 from pathlib import Path
+from urllib.parse import urlparse
 
 import rasterio
 
@@ -153,11 +155,21 @@ class SceneImageError(SystemExit):
 
 def check_scene_images(image_uris: list[str], product: str) -> None:
     """Stop unless every image has the product's band count, one dtype of
-    ``DTYPES`` and one CRS (those of the first image). Reads headers only."""
+    ``DTYPES`` and one CRS (those of the first image). Reads headers only, of
+    local files: Raster Vision downloads remote ones (``s3://``) only as it
+    reads them, and GDAL would need its own S3 settings to read their headers."""
     expected_bands = layout.PRODUCT_BANDS[product]
     expected = None
     for uri in image_uris:
-        with rasterio.open(uri) as image:
+        if urlparse(uri).scheme not in ("", "file"):
+            continue
+        path = urlparse(uri).path if uri.startswith("file:") else uri
+        if not os.path.isfile(path):
+            raise SceneImageError(
+                f"{uri}: no such file; expected a {product} image for every "
+                "labelled scene"
+            )
+        with rasterio.open(path) as image:
             found = (image.count, image.dtypes[0], str(image.crs))
             dtypes = set(image.dtypes)
         if expected is None:

@@ -220,6 +220,16 @@ def test_a_scene_with_another_dtype_stops_the_run(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_missing_image_stops_the_run(tmp_path):
+    raw, image = sample_copy(tmp_path, scene_id=3)
+    image.unlink()
+    with pytest.raises(SceneImageError) as error:
+        get_config("local", str(tmp_path / "out"), raw_uri=str(raw))
+    assert str(error.value) == (
+        f"{image}: no such file; expected a PS-RGB image for every labelled scene"
+    )
+
+
 def test_uint8_imagery_is_read_too(tmp_path):
     raw, _ = sample_copy(tmp_path)
     for path in raw.glob("spacenet/**/*.tif"):

@@ -272,7 +272,7 @@ def aws_venv(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def sample_data(aws_venv, tmp_path_factory):
-    """The project's sample data, buildings only: 6 scenes of 256 x 256 pixels."""
+    """The project's sample data, buildings only: 6 PS-RGB scenes of 256 x 256 pixels."""
     venv, project = aws_venv
     out = tmp_path_factory.mktemp("sample")
     subprocess.run(
@@ -284,6 +284,8 @@ def sample_data(aws_venv, tmp_path_factory):
             "6",
             "--targets",
             "buildings",
+            "--products",
+            "PS-RGB",
         ],
         cwd=project,
         check=True,

@@ -65,14 +65,21 @@ def run_pipeline(raw_uri: str, root_uri: str, target: str, task_type: str) -> di
 def measure(raw_uri: str, target: str, task_type: str) -> dict:
     """:func:`run_pipeline` in a fresh Python process, so memory is its own."""
     with tempfile.TemporaryDirectory() as root_uri:
-        arguments = json.dumps([raw_uri, root_uri, target, task_type])
-        result = subprocess.run(
-            [sys.executable, __file__, "--child", arguments],
-            cwd=PROJECT,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
+        return in_fresh_process(__file__, [raw_uri, root_uri, target, task_type])
+
+
+def in_fresh_process(script: str, arguments: list) -> dict:
+    """Run ``script --child <arguments as JSON>``; return the JSON it prints last.
+
+    A fresh process per measurement, so its peak memory is its own.
+    """
+    result = subprocess.run(
+        [sys.executable, script, "--child", json.dumps(arguments)],
+        cwd=PROJECT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 

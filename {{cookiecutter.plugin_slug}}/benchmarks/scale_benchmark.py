@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from model_benchmark import write_sample_data
+from model_benchmark import in_fresh_process, write_sample_data
 from rasterio.windows import Window
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -108,19 +108,6 @@ def predict(bundle: str, image: str, out: str, raster_only: bool) -> dict:
     }
 
 
-def measure(bundle: str, image: str, out: str, raster_only: bool) -> dict:
-    """:func:`predict` in a fresh Python process, so the peak memory is its own."""
-    arguments = json.dumps([bundle, image, out, raster_only])
-    result = subprocess.run(
-        [sys.executable, __file__, "--child", arguments],
-        cwd=PROJECT,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -154,7 +141,9 @@ def main(argv=None):
             image = Path(tmp, f"scene-{megapixels}.tif")
             pixels = write_scene(sample_image, image, megapixels)
             out = str(Path(tmp, f"out-{megapixels}"))
-            run = measure(bundle, str(image), out, args.raster_only)
+            run = in_fresh_process(
+                __file__, [bundle, str(image), out, args.raster_only]
+            )
             image.unlink()
             line = (
                 f"{pixels / 1e6:.1f} Mpx: predict {run['seconds']:.1f} s, "

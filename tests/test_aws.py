@@ -327,11 +327,11 @@ def rastervision(aws_venv, project, tmp_path, moto, *args):
     )
 
 
-def run_vegas(aws_venv, project, tmp_path, moto, runner, *options):
+def run_vegas(aws_venv, project, tmp_path, moto, runner, *options, splits=1):
     """``rastervision [OPTIONS] run RUNNER spacenet/vegas.py`` on the S3 sample data."""
     args = (
         f"run {runner} spacenet/vegas.py -a raw_uri s3://{RAW_BUCKET}/ "
-        f"-a root_uri {ROOT_URI} -a test True"
+        f"-a root_uri {ROOT_URI} -a test True --splits {splits}"
     )
     return rastervision(aws_venv, project, tmp_path, moto, *options, *args.split())
 
@@ -408,6 +408,34 @@ def test_run_batch_submits_one_job_per_command_in_order(bake, aws_venv, moto, tm
     ]
     assert {json.dumps(r["retryStrategy"]) for r in requests} == {'{"attempts": 1}'}
     assert "attempts = 3 is not used" in result.stderr + result.stdout
+
+
+def test_run_batch_splits_chip_and_predict_into_array_jobs(
+    bake, aws_venv, moto, tmp_path
+):
+    """`--splits 2`: chip and predict become Batch array jobs of two.
+
+    Each array child reads its index from AWS_BATCH_JOB_ARRAY_INDEX; that the
+    split runs give the unsplit run's results is tested in the generated
+    project (`run local --splits 2`).
+    """
+    project = bake_project(bake, aws_venv)
+    batch = create_batch_resources(moto, QUEUES, JOB_DEFS)
+    result = run_vegas(
+        aws_venv, project, tmp_path, moto, "batch", "-p", PROFILE, splits=2
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    # An array job's children, if moto lists them, are "<parent id>:<index>".
+    parents = [job for job in jobs_in(batch, QUEUES) if ":" not in job["jobId"]]
+    jobs = {command_of(job): job for job in parents}
+    assert sorted(jobs) == sorted(ALL_COMMANDS) and len(parents) == len(jobs)
+    for command, job in jobs.items():
+        size = job.get("arrayProperties", {}).get("size")
+        if command in ("chip", "predict"):
+            assert size == 2, command
+            assert job["container"]["command"][-2:] == ["--num-splits", "2"]
+        else:
+            assert not size, command
 
 
 # The scikit-learn starter model needs no GPU: its default answers send train

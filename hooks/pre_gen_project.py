@@ -34,7 +34,7 @@ RESERVED_SLUGS = frozenset(
 )
 LICENSES = ("MIT", "BSD-3-Clause", "Apache-2.0", "Proprietary")
 PROFILE_CHOICES = ("yes", "no", "replace")
-STARTER_MODELS = ("noop", "scikit-learn")
+STARTER_MODELS = ("noop", "scikit-learn", "pytorch")
 
 # PEP 440, Appendix B (the canonical public version pattern).
 PEP440 = re.compile(

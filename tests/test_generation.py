@@ -275,7 +275,7 @@ def test_bad_answer_stops_the_bake_and_leaves_nothing(
         {"license": "GPL"},
         {"write_profile": "maybe"},
         {"rv_version": "0.30.0"},
-        {"starter_model": "pytorch"},
+        {"starter_model": "tensorflow"},
     ],
     ids=str,
 )

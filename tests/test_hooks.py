@@ -163,7 +163,7 @@ REJECTED = [
     ("rv_version", "0.31.1; rm -rf /", "PEP 440"),
     ("license", "GPL", "must be one of"),
     ("write_profile", "maybe", "must be one of"),
-    ("starter_model", "pytorch", "must be one of"),
+    ("starter_model", "tensorflow", "must be one of"),
     ("docker_image", "Noop", "Docker image name"),
     ("docker_image", "noop:latest", "Docker image name"),
     ("docker_image", "noop'$(id)'", "Docker image name"),

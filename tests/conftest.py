@@ -10,9 +10,11 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 REPO = Path(__file__).resolve().parents[1]
 HOOKS = REPO / "hooks"
@@ -24,6 +26,13 @@ INSTALL_ENV = {
     "UV_CACHE_DIR": str(REPO / ".cache" / "uv"),
     "PIP_CACHE_DIR": str(REPO / ".cache" / "pip"),
 }
+# A pytorch bake's venv gets PyTorch's CPU build before anything else, from the
+# local wheel folder: the exact local version (+cpu) matches no wheel on PyPI,
+# so no install can take PyPI's torch, whose Linux wheels pull several GB of
+# CUDA libraries. The project's torch>=2.4 then keeps it, as constraints.txt
+# leaves torch unpinned for that choice.
+CPU_TORCH = "torch==2.13.0+cpu"
+TORCH_WHEELS = Path("/opt/wheels")
 
 
 def run_checked(args, *, cwd=None, env=None, check=True, timeout=600):
@@ -96,7 +105,8 @@ def uv():
 def make_project_venv(project: Path, name: str, extras: str = "test") -> Path:
     """A venv with ``project`` installed as its README says, at RV's pins.
 
-    uv lays down the heavy dependencies from its cache in seconds, with the
+    For a pytorch bake, PyTorch's CPU build goes in first (``CPU_TORCH``), as
+    its README says. uv lays down the heavy dependencies from its cache in seconds, with the
     project's constraints.txt; the project itself is then installed with the
     venv's own ``pip install -c constraints.txt -e '.[test]'``, the command
     users type, so the test proves that kind of install is discovered and
@@ -109,6 +119,24 @@ def make_project_venv(project: Path, name: str, extras: str = "test") -> Path:
     env = dict(os.environ, **INSTALL_ENV)
     subprocess.run([uv(), "venv", "--seed", "-q", str(venv)], check=True, env=env)
     python = venv / "bin" / "python"
+    pytorch = needs_torch(project)
+    if pytorch:
+        # PyTorch's CPU build first, as the generated README says (see CPU_TORCH).
+        subprocess.run(
+            [
+                uv(),
+                "pip",
+                "install",
+                "-q",
+                "--python",
+                str(python),
+                "--find-links",
+                str(TORCH_WHEELS),
+                CPU_TORCH,
+            ],
+            check=True,
+            env=env,
+        )
     subprocess.run(
         [
             uv(),
@@ -139,7 +167,32 @@ def make_project_venv(project: Path, name: str, extras: str = "test") -> Path:
         check=True,
         env=env,
     )
+    if pytorch:
+        # The install kept the CPU build and pulled no CUDA library.
+        found = subprocess.run(
+            [
+                str(python),
+                "-c",
+                "from importlib import metadata as m; print(m.version('torch')); "
+                "print(*sorted(d.metadata['Name'] for d in m.distributions()))",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.splitlines()
+        assert found[0] == CPU_TORCH.split("==")[1], found[0]
+        cuda = [n for n in found[1].split() if n.lower().startswith("nvidia")]
+        assert not cuda, f"CUDA libraries installed: {cuda}"
     return venv
+
+
+def needs_torch(project: Path) -> bool:
+    """Whether the baked project depends on torch (the pytorch starter model)."""
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    return any(
+        Requirement(text).name == "torch"
+        for text in pyproject["project"]["dependencies"]
+    )
 
 
 def venv_env(venv: Path, **extra) -> dict:

@@ -47,6 +47,10 @@ COMBINATIONS = {
         {"starter_model": "scikit-learn", "plugin_name": "Roof Finder"},
         {"slug": "roof_finder", "backend_class": "RoofFinderBackend"},
     ),
+    "pytorch": (
+        {"starter_model": "pytorch", "plugin_name": "Tree Finder"},
+        {"slug": "tree_finder", "backend_class": "TreeFinderBackend"},
+    ),
 }
 # Names only the code of one starter model has: a bake of the other must not
 # hold them in any Python or TOML file.
@@ -60,15 +64,23 @@ STARTER_MODEL_MARKERS = {
         "pixels_per_chip",
         "feature_scales",
     ),
+    "pytorch": ("safetensors", "lightning", "networks"),
 }
+# Package modules only some starter models have.
+MODEL_MODULES = {"pytorch": ("networks.py", "training.py")}
 # "}}" alone is left out: it closes nested dict literals in Python.
 JINJA = re.compile(r"\{\{|\{%|%\}|\{#|cookiecutter\.")
 
 
-def expected_files(slug, backend_class):
-    """Every file a bake writes, for a given slug."""
+def starter_model_of(combination):
+    return COMBINATIONS[combination][0].get("starter_model", "noop")
+
+
+def expected_files(slug, backend_class, starter_model="noop"):
+    """Every file a bake writes, for a given slug and starter model."""
     package = f"src/rastervision/{slug}"
-    return {
+    modules = {f"{package}/{name}" for name in MODEL_MODULES.get(starter_model, ())}
+    return modules | {
         ".dockerignore",
         ".gitattributes",
         ".gitignore",
@@ -137,8 +149,10 @@ def baked(request, bake):
 
 
 def test_exact_file_set(baked):
-    _, project, names = baked
-    assert files_of(project) == expected_files(**names)
+    name, project, names = baked
+    assert files_of(project) == expected_files(
+        **names, starter_model=starter_model_of(name)
+    )
     assert project.name == names["slug"]
 
 
@@ -155,7 +169,7 @@ def test_no_unrendered_jinja(baked):
 def test_python_passes_ruff(baked):
     name, project, _ = baked
     run(str(BIN / "ruff"), "check", "--no-cache", ".", cwd=project)
-    if name in ("defaults", "scikit-learn"):
+    if name in ("defaults", "scikit-learn", "pytorch"):
         # Formatting depends on name lengths; each starter model's bake with
         # its README's example names must be exactly formatted (its CI checks).
         run(str(BIN / "ruff"), "format", "--no-cache", "--check", ".", cwd=project)
@@ -163,7 +177,7 @@ def test_python_passes_ruff(baked):
 
 def test_no_code_of_the_starter_model_not_chosen(baked):
     name, project, _ = baked
-    chosen = COMBINATIONS[name][0].get("starter_model", "noop")
+    chosen = starter_model_of(name)
     code = {
         path: path.read_text()
         for path in project.rglob("*")
@@ -337,7 +351,38 @@ def test_constraints_are_the_pins_of_the_chosen_version(bake):
     assert "numpy==1.26.4" in pins.splitlines()
 
 
-@pytest.mark.parametrize("combination", ["defaults", "custom", "scikit-learn"])
+def test_pytorch_constraints_are_the_pins_but_torch_and_torchvision(bake):
+    """The pytorch bake leaves RV's torch pins out (the torch installed first
+    stays), says why where they were, and keeps every other line in order."""
+    project = bake(starter_model="pytorch", plugin_name="Tree Finder")
+    pins = (REPO / "templates" / "rv-pins" / "0.31.1.txt").read_text().splitlines()
+    dropped = ["torch==2.4.0", "torchvision==0.19.0"]
+    lines = (project / "constraints.txt").read_text().splitlines()
+    assert [line for line in lines if line in pins] == [
+        line for line in pins if line not in dropped
+    ]
+    added = [line for line in lines if line not in pins]
+    assert added and all(line.startswith("# ") for line in added), added
+    note = " ".join(added)
+    assert "torch==2.4.0 and torchvision==0.19.0" in note
+    assert "torch>=2.4" in note
+    # The line before the note is the pin before torch's, as in RV's file.
+    at = lines.index(added[0])
+    assert lines[at - 1] == pins[pins.index(dropped[0]) - 1]
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    assert {"torch>=2.4", "lightning>=2.4,<3", "safetensors>=0.4"} <= set(
+        pyproject["dependencies"]
+    )
+    assert pyproject["requires-python"] == ">=3.10,<3.13"
+    readme = (project / "README.md").read_text()
+    assert (
+        "pip install torch --index-url https://download.pytorch.org/whl/cpu" in readme
+    )
+
+
+@pytest.mark.parametrize(
+    "combination", ["defaults", "custom", "scikit-learn", "pytorch"]
+)
 def test_generated_project_tests_pass(bake, combination, tmp_path):
     answers, names = COMBINATIONS[combination]
     project = bake(**answers)

@@ -89,5 +89,22 @@ def test_try_script_refuses_a_model_option_without_a_value(tmp_path):
         text=True,
     )
     assert result.returncode == 2
-    assert "--model needs noop or scikit-learn" in result.stderr
+    assert "--model needs noop, scikit-learn or pytorch" in result.stderr
+    assert list(work.iterdir()) == []
+
+
+def test_try_script_refuses_an_unknown_model(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    result = subprocess.run(
+        ["bash", str(REPO / "try.sh"), "--model", "tensorflow"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert (
+        "--model must be noop, scikit-learn or pytorch, not 'tensorflow'"
+        in result.stderr
+    )
     assert list(work.iterdir()) == []

@@ -475,6 +475,50 @@ def test_scikit_learn_run_batch_sends_no_job_to_a_gpu_queue(
     assert len(jobs_in(batch, ["test-cpu-queue"])) == len(ALL_COMMANDS)
 
 
+# The pytorch starter model trains on a GPU: its default answers keep Raster
+# Vision's GPU queue and job definition for train and predict. Submitting needs
+# no torch import (model.py imports it lazily), but the venv holds the whole
+# project, with PyTorch's CPU build (conftest.make_project_venv).
+TORCH_BATCH_ANSWERS = {
+    "starter_model": "pytorch",
+    "rv_profile": "torch-on-batch",
+    "batch_cpu_job_queue": "test-cpu-queue",
+    "batch_cpu_job_def": "test-cpu-jobdef",
+}
+
+
+@pytest.fixture(scope="module")
+def torch_aws_venv(tmp_path_factory):
+    """As :func:`aws_venv`, for the pytorch starter model."""
+    return baked_venv(tmp_path_factory, TORCH_BATCH_ANSWERS, "aws-pytorch")
+
+
+def test_pytorch_run_batch_sends_train_and_predict_to_the_gpu_queue(
+    bake, torch_aws_venv, moto, tmp_path, fake_home
+):
+    project = bake_project(bake, torch_aws_venv, TORCH_BATCH_ANSWERS)
+    profile = (fake_home / ".rastervision" / "torch-on-batch").read_text()
+    assert "gpu_job_queue = raster-vision-gpu" in profile
+    assert "gpu_job_def = raster-vision-gpu" in profile
+    queues = ("test-cpu-queue", "raster-vision-gpu")
+    job_defs = ("test-cpu-jobdef", "raster-vision-gpu")
+    batch = create_batch_resources(moto, queues, job_defs)
+    moto.start_recording()
+    result = run_vegas(
+        torch_aws_venv, project, tmp_path, moto, "batch", "-p", "torch-on-batch"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    requests = moto.submit_job_requests()
+    assert [r["jobName"].split("-")[2] for r in requests] == ALL_COMMANDS
+    assert [r["jobQueue"] for r in requests] == [
+        queues[command in GPU_COMMANDS] for command in ALL_COMMANDS
+    ]
+    assert [r["jobDefinition"] for r in requests] == [
+        job_defs[command in GPU_COMMANDS] for command in ALL_COMMANDS
+    ]
+    assert len(jobs_in(batch, queues)) == len(ALL_COMMANDS)
+
+
 # --- rastervision run inprocess on S3 -----------------------------------------
 
 

@@ -106,6 +106,18 @@ def test_cookiecutter_offers_exactly_the_pinned_versions():
     assert sorted(DEFAULTS["rv_version"]) == list(pre.supported_rv_versions(REPO))
 
 
+def test_cookiecutter_offers_exactly_the_starter_models_the_template_has():
+    """The hook accepts the choices cookiecutter.json offers, each with its
+    files in templates/starter_models/<choice>/, and each with its prompt."""
+    assert tuple(DEFAULTS["starter_model"]) == pre.STARTER_MODELS
+    prompts = DEFAULTS["__prompts__"]["starter_model"]
+    for choice in pre.STARTER_MODELS:
+        folder = REPO / "templates" / "starter_models" / choice
+        for name in ("model.py", "test_model.py", "README.md"):
+            assert (folder / name).is_file(), folder / name
+        assert prompts[choice].startswith(f"{choice}: "), prompts[choice]
+
+
 def test_a_relative_repo_dir_is_found_from_where_cookiecutter_started(
     monkeypatch, tmp_path
 ):

@@ -22,6 +22,12 @@ at the start). What travels must stay under 64 MiB. Make it here with::
 
     python benchmarks/gpu_check.py prepare --project PROJECT --neon NEON_DATA
 
+(``PROJECT``: a baked pytorch project, its current model files; run it with a
+Python that has the project's dependencies, which writes the Vegas sample
+data; ``--keep-wheels`` reuses the wheels already there.) The device's copy of
+the repo is the checkout the session started in: this file must be in its
+working tree (committed or not) and the bundle at its root.
+
 Device command (the run tool, carry [".gpu"], timeout_s 600), from the repo root::
 
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .gpu/wheels/*.whl && export PYTHONPATH=/tmp/site || exit; nvidia-smi -L; PYTHONUNBUFFERED=1 python3 benchmarks/gpu_check.py --bundle .gpu --out $OUT --budget 360
@@ -50,7 +56,8 @@ REPO = HERE.parent
 TASKS = ("chip_classification", "semantic_segmentation", "object_detection")
 EXPERIMENTS = ("vegas", "neon")
 DEVICES = ("cuda", "cpu")
-PEAK = re.compile(r"(training|predict)[^\n]*peak GPU memory: (\d+) MiB")
+PEAK = re.compile(r"peak GPU memory: (\d+) MiB")
+COMMAND = re.compile(r"^gpu_check: command (\w+) starts$")
 QUICK_EPOCHS = 3
 VEGAS_SCENES = 8
 
@@ -150,6 +157,8 @@ def child(argv: list[str]) -> None:
     run_command = inprocess_runner._run_command
 
     def wall_timed(cfg_json_uri, command, *args, **kwargs):
+        # Marks the log, so a peak GPU memory line is known by its command.
+        print(f"gpu_check: command {command} starts", flush=True)
         start = time.perf_counter()
         try:
             return run_command(cfg_json_uri, command, *args, **kwargs)
@@ -285,9 +294,12 @@ def run_one(experiment, task, device, args, work: Path, bundle: Path, limit: flo
     row["predict_s"] = round(wall["predict"], 1) if "predict" in wall else None
     row["command_wall_s"] = {k: round(v, 1) for k, v in wall.items()}
     row["command_cpu_s"] = {k: round(v, 1) for k, v in cpu.items()}
-    peaks = {}
-    for stage, mib in PEAK.findall(text):
-        peaks[stage] = max(peaks.get(stage, 0), int(mib))
+    peaks, command = {}, None
+    for line in text.splitlines():
+        if started := COMMAND.match(line):
+            command = started[1]
+        elif peak := PEAK.search(line):
+            peaks[command] = max(peaks.get(command, 0), int(peak[1]))
     row["peak_gpu_mib"] = peaks or None
     try:
         row["f1"] = f1_scores(root)
@@ -325,9 +337,7 @@ def format_table(rows: list[dict]) -> str:
         )
         peaks = row.get("peak_gpu_mib") or {}
         peak_text = (
-            f"{peaks.get('training', '-')}/{peaks.get('predict', '-')}"
-            if peaks
-            else "-"
+            f"{peaks.get('train', '-')}/{peaks.get('predict', '-')}" if peaks else "-"
         )
         cells = [
             row["experiment"],
@@ -472,13 +482,21 @@ def prepare(args) -> None:
     stub.write_text(BOTO3_STUB)
     project = bundle / "project"
     shutil.rmtree(project, ignore_errors=True)
-    shutil.copytree(
-        args.project,
-        project,
-        ignore=shutil.ignore_patterns(
-            ".git", ".venv", "__pycache__", "*.egg-info", "out", "data", ".pytest_cache"
-        ),
-    )
+    top = Path(args.project).resolve()
+    skip_anywhere = {".git", "__pycache__", ".pytest_cache", ".ruff_cache"}
+    skip_at_top = {".venv", "venv", "data", "out"}  # local runs and their data
+
+    def ignore(folder, names):
+        at_top = Path(folder).resolve() == top
+        return [
+            n
+            for n in names
+            if n in skip_anywhere
+            or n.endswith(".egg-info")
+            or (at_top and n in skip_at_top)
+        ]
+
+    shutil.copytree(top, project, ignore=ignore)
     data = Path(args.scratch) / "data"
     shutil.rmtree(data, ignore_errors=True)
     shutil.rmtree(bundle / "data", ignore_errors=True)

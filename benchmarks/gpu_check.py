@@ -30,7 +30,7 @@ working tree (committed or not) and the bundle at its root.
 
 Device command (the run tool, carry [".gpu"], timeout_s 600), from the repo root::
 
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .gpu/wheels/*.whl && export PYTHONPATH=/tmp/site || exit; nvidia-smi -L; PYTHONUNBUFFERED=1 python3 benchmarks/gpu_check.py --bundle .gpu --out $OUT --budget 360
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .gpu/wheels/*.whl && export PYTHONPATH=/tmp/site || exit; nvidia-smi -L; PYTHONUNBUFFERED=1 python3 benchmarks/gpu_check.py --bundle .gpu --out $OUT --budget 330
 
 Options: ``--tasks``, ``--experiments`` (vegas neon), ``--devices`` (cuda cpu),
 ``--epochs N`` (every run's ModelConfig.epochs; default: the experiments' own,
@@ -549,7 +549,7 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, help="ModelConfig.epochs of every run")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_EPOCHS} epochs")
     parser.add_argument(
-        "--budget", type=float, default=360, help="start no run past this many seconds"
+        "--budget", type=float, default=330, help="start no run past this many seconds"
     )
     parser.add_argument(
         "--grace",

@@ -141,7 +141,7 @@ def child(argv: list[str]) -> None:
     each command's wall seconds (here) and CPU seconds (timed_rastervision)."""
     import numpy as np
 
-    if not hasattr(np, "int0"):
+    if int(np.__version__.split(".")[0]) >= 2 and not hasattr(np, "int0"):
         np.int0 = np.intp
         print(
             f"gpu_check: numpy {np.__version__}: np.int0 = np.intp restored "

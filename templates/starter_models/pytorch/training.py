@@ -373,6 +373,7 @@ def fit(network, spec: ModelSpec, settings, train_chips: Chips, valid_chips: Chi
     if spec.task != Task.OBJECT_DETECTION:
         weights = class_weights(train_chips, spec, settings.class_balance)
     steps = settings.epochs * len(train_loader)
+    network.train()  # a loaded bundle's network comes in eval mode
     module = TrainingModule(network, spec, settings, weights, steps)
     cuda = settings.device == "cuda" or (
         settings.device == "auto" and torch.cuda.is_available()

@@ -37,6 +37,8 @@ from rastervision.{{ cookiecutter.plugin_slug }}.networks import (
 
 log = logging.getLogger(__name__)
 
+# Training steps per epoch at least (see fit).
+MIN_STEPS_PER_EPOCH = 8
 # Object detection: a predicted box matches an object when their intersection
 # over union is at least this (as Raster Vision's evaluation).
 MATCH_IOU = 0.5
@@ -354,11 +356,16 @@ def fit(network, spec: ModelSpec, settings, train_chips: Chips, valid_chips: Chi
     )
     collate = collate_detection if spec.task == Task.OBJECT_DETECTION else None
     generator = torch.Generator().manual_seed(settings.seed)
+    # A small data set gets smaller batches, so that it still gets enough
+    # steps to learn from: the same arithmetic per epoch, more updates.
+    batch_size = min(
+        settings.batch_size, max(2, len(train_data) // MIN_STEPS_PER_EPOCH)
+    )
     train_loader = DataLoader(
         train_data,
-        batch_size=settings.batch_size,
+        batch_size=batch_size,
         shuffle=True,
-        drop_last=len(train_data) > settings.batch_size,
+        drop_last=len(train_data) > batch_size,
         collate_fn=collate,
         generator=generator,
     )
@@ -373,6 +380,7 @@ def fit(network, spec: ModelSpec, settings, train_chips: Chips, valid_chips: Chi
     if spec.task != Task.OBJECT_DETECTION:
         weights = class_weights(train_chips, spec, settings.class_balance)
     steps = settings.epochs * len(train_loader)
+    network.train()  # a loaded bundle's network comes in eval mode
     module = TrainingModule(network, spec, settings, weights, steps)
     cuda = settings.device == "cuda" or (
         settings.device == "auto" and torch.cuda.is_available()

@@ -11,6 +11,7 @@ Raster Vision passes every ``-a key value`` to :func:`get_config` as a string.
 PS-RGB) and ``-a bands 0,1,2`` a selection of its bands (default all).
 """
 
+import json
 import os
 import random
 import re
@@ -115,6 +116,21 @@ def parse_bool(name: str, value) -> bool:
     if text in ("false", "0", "no"):
         return False
     raise ValueError(f"-a {name} must be True or False, not {value!r}")
+
+
+def model_settings(test: bool, overrides=None) -> ModelConfig:
+    """The model's settings: its defaults (a test run's quick ones), with the
+    fields a ``-a model '{"name": value}'`` JSON object gives over them."""
+    base = ModelConfig.for_test_run() if test else ModelConfig()
+    if not overrides:
+        return base
+    try:
+        fields = json.loads(overrides)
+    except ValueError as error:
+        raise ValueError(f"-a model must be a JSON object: {error}") from error
+    if not isinstance(fields, dict):
+        raise ValueError(f"-a model must be a JSON object, not {overrides!r}")
+    return ModelConfig(**{**base.model_dump(), **fields})
 
 
 def check_choice(name: str, value: str, choices) -> str:
@@ -336,6 +352,7 @@ def get_config(
     test="False",
     product=layout.DEFAULT_PRODUCT,
     bands=None,
+    model=None,
 ):
     """The Vegas pipeline config; Raster Vision calls this with the ``-a`` values.
 
@@ -353,6 +370,8 @@ def get_config(
         product: SpaceNet's image product, its folder name: ``PS-RGB`` (3
             bands), ``PAN`` (1), ``MS`` or ``PS-MS`` (8).
         bands: band indices to use, ``0,1,2``; default all the product's.
+        model: the model's settings (``ModelConfig`` fields) as a JSON object
+            over its defaults, ``{"epochs": 50}``.
 
     Every scene's image header is checked first (band count, dtype, CRS): one
     that differs stops the run with :class:`SceneImageError`.
@@ -367,6 +386,7 @@ def get_config(
             f"{' or '.join(TARGET_TASKS[target])}: roads are lines, not objects"
         )
     test = parse_bool("test", test)
+    settings = model_settings(test, model)
     if runner == "batch":
         # Before any work: fail now, not halfway through submitting the jobs.
         check_batch_setup()
@@ -410,10 +430,8 @@ def get_config(
         dataset=dataset,
         analyzers=[get_stats_analyzer()],
         # A test run checks that every command works, not how well the model
-        # learns: the model's quick settings.
-        backend={{ cookiecutter.__backend_class }}Config(
-            model=ModelConfig.for_test_run() if test else ModelConfig()
-        ),
+        # learns: the model's quick settings (see model_settings).
+        backend={{ cookiecutter.__backend_class }}Config(model=settings),
         chip_options=chip_options,
         predict_options=predict_options,
     )

@@ -70,7 +70,13 @@ def run_rastervision(*args, tmp_path, env=None):
 
 
 def vegas_args(
-    raw_uri, root_uri, task_type, test="True", target="buildings", product="PS-RGB"
+    raw_uri,
+    root_uri,
+    task_type,
+    test="True",
+    target="buildings",
+    product="PS-RGB",
+    model=None,
 ):
     """The Vegas experiment's file and its ``-a`` arguments."""
     arguments = {
@@ -81,6 +87,8 @@ def vegas_args(
         "test": test,
         "product": product,
     }
+    if model is not None:
+        arguments["model"] = model
     return [VEGAS] + [word for k, v in arguments.items() for word in ("-a", k, v)]
 
 
@@ -110,20 +118,20 @@ def raw_uri(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def vegas_run(raw_uri, tmp_path_factory):
-    """``vegas_run(task_type, test, target, product)``: the root of a `run
-    inprocess`.
+    """``vegas_run(task_type, test, target, product, model)``: the root of a
+    `run inprocess`.
 
     Each combination runs once per session; the contract tests and the model
     tests read the same outputs.
     """
     roots = {}
 
-    def run(task_type, test="True", target="buildings", product="PS-RGB"):
-        key = (task_type, test, target, product)
+    def run(task_type, test="True", target="buildings", product="PS-RGB", model=None):
+        key = (task_type, test, target, product, model)
         if key not in roots:
             tmp_path = tmp_path_factory.mktemp(f"{target}-{task_type}-{test}-{product}")
             root = tmp_path / "out"
-            args = vegas_args(raw_uri, root, task_type, test, target, product)
+            args = vegas_args(raw_uri, root, task_type, test, target, product, model)
             run_rastervision("run", "inprocess", *args, tmp_path=tmp_path)
             roots[key] = root
         return roots[key]

@@ -28,9 +28,13 @@ from rastervision.pipeline.file_system import file_to_json
 
 from rastervision.{{ cookiecutter.plugin_slug }} import {{ cookiecutter.__backend_class }}Config
 from rastervision.{{ cookiecutter.plugin_slug }}.contract import ModelBundleError
-from rastervision.{{ cookiecutter.plugin_slug }}.model import Model
+from rastervision.{{ cookiecutter.plugin_slug }}.model import Model, ModelConfig
 from spacenet.sample_data import empty_scene_id, make_sample_data
 from spacenet.vegas import TASK_TYPES, SceneImageError, get_config
+
+# Whole scenes (no test mode) with the model's quick settings: the tests that
+# use it check which scenes a run takes, not how well the model learns.
+QUICK_MODEL = ModelConfig.for_test_run().model_dump_json()
 
 
 def assert_outputs(root, task_type="chip_classification", num_classes=2, num_bands=3):
@@ -248,7 +252,7 @@ def test_roads_segmentation_completes(vegas_run):
 @pytest.mark.parametrize("task_type", TASK_TYPES)
 def test_scene_without_buildings_does_not_crash(raw_uri, vegas_run, task_type):
     """Without test mode every scene is used, the empty one included."""
-    root = vegas_run(task_type, test="False")
+    root = vegas_run(task_type, test="False", model=QUICK_MODEL)
     config = get_config("local", str(root), raw_uri=raw_uri, task_type=task_type)
     assert str(empty_scene_id(SAMPLE_SCENES)) in {
         s.id for s in config.dataset.all_scenes
@@ -262,7 +266,7 @@ def test_scenes_as_small_as_the_stats_sample_run(tmp_path, task_type):
     raw = tmp_path / "raw"
     make_sample_data(raw, num_scenes=3, size=300, seed=1)
     root = tmp_path / "out"
-    args = vegas_args(str(raw), root, task_type, test="False")
+    args = vegas_args(str(raw), root, task_type, test="False", model=QUICK_MODEL)
     run_rastervision("run", "inprocess", *args, tmp_path=tmp_path)
     assert (root / "eval" / "validation_scenes" / "eval.json").is_file()
 
@@ -327,3 +331,11 @@ def test_bundle_of_another_task_is_refused(vegas_run, tmp_path):
     backend = build_backend(vegas_run("chip_classification"), tmp_path)
     with pytest.raises(ModelBundleError, match="model for semantic_segmentation"):
         backend.load_model(str(segmentation / "train" / "model-bundle.zip"))
+
+
+def test_model_settings_come_from_a_json_object(raw_uri, tmp_path):
+    """``-a model '{...}'`` sets the model's fields over its defaults."""
+    config = get_config("local", str(tmp_path), raw_uri=raw_uri, model=QUICK_MODEL)
+    assert config.backend.model == ModelConfig.for_test_run()
+    with pytest.raises(ValueError, match="-a model must be a JSON object"):
+        get_config("local", str(tmp_path), raw_uri=raw_uri, model="[1]")

@@ -12,7 +12,8 @@
 # run's outputs. The template's post-generation hook writes the Raster Vision
 # profile to ~/.rastervision/<profile> (or $RV_CONFIG_DIR), never overwriting
 # yours. The run is a full one on the sample data (not test mode: every chip,
-# the model's own settings), about a minute; it ends by printing the F1 of each
+# the model's own settings), about a minute (pytorch: a few minutes on
+# 2 cores, F1 1.000 for both classes); it ends by printing the F1 of each
 # class from the run's eval.json.
 # pytorch installs PyTorch's CPU build first, as its README says (pip install
 # torch --index-url https://download.pytorch.org/whl/cpu); TORCH_PIP_ARGS

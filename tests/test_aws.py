@@ -11,6 +11,7 @@ log their arguments.
 import base64
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -20,7 +21,9 @@ import urllib.request
 from pathlib import Path
 
 import boto3
+import numpy as np
 import pytest
+import rasterio
 from conftest import REPO, make_project_venv, venv_env
 from cookiecutter.main import cookiecutter
 
@@ -532,6 +535,33 @@ def test_run_inprocess_reads_and_writes_s3(bake, aws_venv, moto, tmp_path):
     eval_json = moto.client("s3").get_object(Bucket=OUT_BUCKET, Key=EVAL_KEY)
     body = eval_json["Body"].read()
     assert json.loads(body)["overall"]
+
+
+def test_a_scene_on_s3_with_other_bands_stops_the_run_with_one_line(
+    bake, aws_venv, moto, tmp_path
+):
+    """Image headers on S3 are checked too, through the endpoint boto3 uses."""
+    project = bake_project(bake, aws_venv)
+    s3 = moto.client("s3")
+    two_bands = tmp_path / "two-bands.tif"
+    profile = dict(
+        driver="GTiff", width=32, height=32, count=2, dtype="uint16", crs="EPSG:4326"
+    )
+    with rasterio.open(two_bands, "w", **profile) as image:
+        image.write(np.ones((2, 32, 32), dtype=np.uint16))
+    for key in keys_in(moto, RAW_BUCKET):
+        if key.endswith(".tif"):
+            s3.upload_file(str(two_bands), RAW_BUCKET, key)
+    result = run_vegas(aws_venv, project, tmp_path, moto, "inprocess", "-p", PROFILE)
+    assert result.returncode != 0, result.stdout + result.stderr
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert re.fullmatch(
+        rf"s3://{RAW_BUCKET}/spacenet/\S+/PS-RGB/\S+_img\d+\.tif: 2 band\(s\) uint16 "
+        r"in EPSG:4326; expected 3 band\(s\) \(PS-RGB\) uint16 in EPSG:4326",
+        last_line,
+    ), result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert keys_in(moto, OUT_BUCKET) == set()
 
 
 # --- bad profile values: a clear error before any job ---------------------------

@@ -47,6 +47,7 @@ CONTAINERS = REPO / "tests" / "containers"
 SETUP_SH = CONTAINERS / "setup.sh"
 BENCHMARK = REPO / "benchmarks" / "docker_rebuild.py"
 SLUG = "noop_plugin"
+TASK_TYPES = ("chip_classification", "semantic_segmentation", "object_detection")
 WORKDIR = f"/opt/src/{SLUG}"
 BUILD_TIMEOUT = 900  # the install step reaches PyPI
 RUN_TIMEOUT = 600
@@ -475,6 +476,31 @@ def test_build_both_images_and_run_vegas_through_console(
     config = json.loads((out / "pipeline-config.json").read_text())
     assert config["backend"]["type_hint"] == f"{SLUG}.backend"
     assert config["plugin_versions"][f"rastervision.{SLUG}"] == 0
+
+    # Every task on every SpaceNet product of the sample data, in the image.
+    runs = [
+        (product, task)
+        for product in ("PAN", "PS-RGB", "MS", "PS-MS")
+        for task in TASK_TYPES
+        if (product, task) != ("PS-RGB", "chip_classification")  # the README's
+    ]
+    loop = " && ".join(
+        f"rastervision run inprocess spacenet/vegas.py -a raw_uri /opt/data/sample"
+        f" -a root_uri /opt/data/{product}/{task} -a product {product}"
+        f" -a task_type {task} -a test True"
+        for product, task in runs
+    )
+    run_script(
+        project,
+        {**env, "RASTER_VISION_DATA_DIR": str(data)},
+        "console",
+        "bash",
+        "-c",
+        loop,
+    )
+    for product, task in runs:
+        eval_json = data / product / task / "eval" / "validation_scenes" / "eval.json"
+        assert json.loads(eval_json.read_text())["overall"], (product, task)
 
 
 def test_image_has_neither_git_nor_data(bake, engine, images):

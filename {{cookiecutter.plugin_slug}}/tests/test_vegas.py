@@ -23,10 +23,12 @@ from conftest import (
     run_rastervision,
     vegas_args,
 )
+from rastervision.core.data_sample import DataSample
 from rastervision.pipeline.config import build_config, upgrade_config
 from rastervision.pipeline.file_system import file_to_json
 
 from rastervision.{{ cookiecutter.plugin_slug }} import {{ cookiecutter.__backend_class }}Config
+from rastervision.{{ cookiecutter.plugin_slug }}.chips import ChipWriter
 from rastervision.{{ cookiecutter.plugin_slug }}.contract import ModelBundleError
 from rastervision.{{ cookiecutter.plugin_slug }}.model import Model, ModelConfig
 from spacenet.sample_data import empty_scene_id, make_sample_data
@@ -137,7 +139,7 @@ def test_inprocess_run_completes(vegas_run, task_type):
     assert_outputs(vegas_run(task_type), task_type, num_classes_of(task_type))
 
 
-@pytest.mark.parametrize("product, num_bands", [("PAN", 1), ("PS-MS", 8)])
+@pytest.mark.parametrize("product, num_bands", [("PAN", 1), ("MS", 8), ("PS-MS", 8)])
 @pytest.mark.parametrize("task_type", TASK_TYPES)
 def test_other_products_run_every_task(vegas_run, task_type, product, num_bands):
     """1-band and 8-band imagery: the model is sized from the chips' bands."""
@@ -331,6 +333,32 @@ def test_bundle_of_another_task_is_refused(vegas_run, tmp_path):
     backend = build_backend(vegas_run("chip_classification"), tmp_path)
     with pytest.raises(ModelBundleError, match="model for semantic_segmentation"):
         backend.load_model(str(segmentation / "train" / "model-bundle.zip"))
+
+
+def test_chips_and_model_bundle_are_zipped_without_a_progress_bar(
+    vegas_run, tmp_path, monkeypatch
+):
+    """Raster Vision's zipdir draws a tqdm bar that runs into a job's log lines."""
+    import rastervision.pipeline.file_system.utils as file_system_utils
+
+    def no_bar(*args, **kwargs):
+        raise AssertionError("the plugin zipped with Raster Vision's progress bar")
+
+    monkeypatch.setattr(file_system_utils, "tqdm", no_bar)
+    root = vegas_run("chip_classification")
+    backend = build_backend(root, tmp_path)
+    backend.load_model(str(root / "train" / "model-bundle.zip"))
+    backend.pipeline_config.train_uri = str(tmp_path / "train")
+    backend._save_model()
+    with zipfile.ZipFile(tmp_path / "train" / "model-bundle.zip") as bundle:
+        assert "model-info.json" in bundle.namelist()
+
+    chip = np.zeros((8, 8, 3), dtype=np.uint8)
+    with ChipWriter(str(tmp_path / "chips.zip"), str(tmp_path)) as writer:
+        for scene_id in ("1", "1", "2"):
+            writer.write_sample(DataSample(chip, 1, "train", scene_id))
+    with zipfile.ZipFile(tmp_path / "chips.zip") as chips:
+        assert chips.namelist() == ["train/1-0.npz", "train/1-1.npz", "train/2-0.npz"]
 
 
 def test_model_settings_come_from_a_json_object(raw_uri, tmp_path):

@@ -51,13 +51,13 @@ from rastervision.pipeline.file_system import (
     list_paths,
     make_dir,
     upload_or_copy,
-    zipdir,
 )
 
 from rastervision.{{ cookiecutter.plugin_slug }}.chips import (
     ChipWriter,
     CountedChips,
     SavedChips,
+    zip_folder,
 )
 from rastervision.{{ cookiecutter.plugin_slug }}.config import MODEL_BUNDLE_FILENAME
 from rastervision.{{ cookiecutter.plugin_slug }}.contract import (
@@ -238,7 +238,7 @@ class {{ cookiecutter.__backend_class }}(Backend):
         with open(join(model_dir, MODEL_INFO_FILENAME), "w") as f:
             json.dump(info, f)
         bundle_path = join(self.tmp_dir, MODEL_BUNDLE_FILENAME)
-        zipdir(model_dir, bundle_path)
+        zip_folder(model_dir, bundle_path)
         upload_or_copy(
             bundle_path, join(self.pipeline_config.train_uri, MODEL_BUNDLE_FILENAME)
         )

@@ -16,13 +16,27 @@ import zipfile
 from collections import Counter
 from collections.abc import Iterator
 from os.path import join
+from pathlib import Path
 
 import numpy as np
 from rastervision.core.backend import SampleWriter
 from rastervision.core.data_sample import DataSample
-from rastervision.pipeline.file_system import make_dir, upload_or_copy, zipdir
+from rastervision.pipeline.file_system import make_dir, upload_or_copy
 
 from rastervision.{{ cookiecutter.plugin_slug }}.contract import Boxes, Sample
+
+
+def zip_folder(folder: str, zip_path: str) -> None:
+    """Zip the files under ``folder``, named relative to it, into ``zip_path``.
+
+    Raster Vision's ``zipdir`` does the same with a tqdm bar, which runs into
+    the log lines of a job whose output is not a terminal.
+    """
+    make_dir(zip_path, use_dirname=True)
+    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(Path(folder).rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(folder).as_posix())
 
 
 def encode(sample: Sample) -> dict[str, np.ndarray]:
@@ -59,7 +73,7 @@ class ChipWriter(SampleWriter):
     def __exit__(self, exc_type, exc_value, traceback):
         if exc_type is None:
             zip_path = self.sample_dir + ".zip"
-            zipdir(self.sample_dir, zip_path)
+            zip_folder(self.sample_dir, zip_path)
             upload_or_copy(zip_path, self.output_uri)
 
     def write_sample(self, sample: DataSample):

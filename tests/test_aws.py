@@ -545,7 +545,13 @@ def test_a_scene_on_s3_with_other_bands_stops_the_run_with_one_line(
     s3 = moto.client("s3")
     two_bands = tmp_path / "two-bands.tif"
     profile = dict(
-        driver="GTiff", width=32, height=32, count=2, dtype="uint16", crs="EPSG:4326"
+        driver="GTiff",
+        width=32,
+        height=32,
+        count=2,
+        dtype="uint16",
+        crs="EPSG:4326",
+        transform=rasterio.transform.from_origin(-115.3, 36.2, 1e-5, 1e-5),
     )
     with rasterio.open(two_bands, "w", **profile) as image:
         image.write(np.ones((2, 32, 32), dtype=np.uint16))

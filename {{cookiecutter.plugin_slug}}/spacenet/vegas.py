@@ -194,19 +194,21 @@ def s3_gdal_options() -> dict:
     return options
 
 
+def is_local(uri: str) -> bool:
+    return urlparse(uri).scheme in ("", "file")
+
+
 def read_header(uri: str, product: str, gdal_options: dict) -> tuple:
     """An image's band count, dtypes and CRS, from its header alone (a few
     ranged reads for a remote image)."""
-    parsed = urlparse(uri)
-    if parsed.scheme in ("", "file"):
-        path = parsed.path if parsed.scheme else uri
+    path = uri
+    if is_local(uri):
+        path = urlparse(uri).path if uri.startswith("file:") else uri
         if not os.path.isfile(path):
             raise SceneImageError(
                 f"{uri}: no such file; expected a {product} image for every "
                 "labelled scene"
             )
-    else:
-        path = uri
     try:
         with rasterio.Env(**gdal_options), rasterio.open(path) as image:
             return image.count, set(image.dtypes), str(image.crs)
@@ -221,8 +223,7 @@ def check_scene_images(image_uris: list[str], product: str) -> None:
     Reads headers only, many at a time: SpaceNet Vegas has thousands of
     scenes, on S3 for most users.
     """
-    remote = any(urlparse(uri).scheme not in ("", "file") for uri in image_uris)
-    gdal_options = s3_gdal_options() if remote else {}
+    gdal_options = {} if all(map(is_local, image_uris)) else s3_gdal_options()
     with ThreadPoolExecutor(max_workers=16) as pool:
         headers = list(
             pool.map(lambda uri: read_header(uri, product, gdal_options), image_uris)

@@ -110,6 +110,7 @@ def expected_files(slug, backend_class, starter_model="noop"):
         f"{package}/chips.py",
         f"{package}/progress.py",
         f"{package}/label_sources.py",
+        f"{package}/label_stores.py",
         f"{package}/batch_check.py",
         f"{package}/check_pins.py",
         "tests/conftest.py",

@@ -39,7 +39,6 @@ from rastervision.core.data import (
     RasterizerConfig,
     SceneConfig,
     SemanticSegmentationLabelSourceConfig,
-    SemanticSegmentationLabelStoreConfig,
     StatsTransformerConfig,
 )
 from rastervision.core.rv_pipeline import (
@@ -62,6 +61,7 @@ from rastervision.{{ cookiecutter.plugin_slug }} import (
     {{ cookiecutter.__backend_class }}Config,
 )
 from rastervision.{{ cookiecutter.plugin_slug }}.batch_check import check_batch_setup
+from rastervision.{{ cookiecutter.plugin_slug }}.label_stores import StripLabelStoreConfig
 from rastervision.{{ cookiecutter.plugin_slug }}.model import ModelConfig
 
 # spacenet/ is not installed: Raster Vision loads this file by its path, so make
@@ -304,8 +304,10 @@ def build_scene(
         label_source = ObjectDetectionLabelSourceConfig(vector_source=vector_source)
     label_store = None  # the task's default: GeoJSON predictions
     if task_type == SEMANTIC_SEGMENTATION:
-        # labels.tif plus the target class (id 0) as GeoJSON polygons.
-        label_store = SemanticSegmentationLabelStoreConfig(
+        # labels.tif plus the target class (id 0) as GeoJSON polygons; the
+        # polygons `rastervision predict` adds take strips of rows, not the
+        # whole scene (see label_stores.py).
+        label_store = StripLabelStoreConfig(
             vector_output=[VECTOR_OUTPUTS[target](class_id=0)]
         )
     return SceneConfig(

@@ -59,9 +59,13 @@ from rastervision.{{ cookiecutter.plugin_slug }}.config import (  # noqa: E402
 from rastervision.{{ cookiecutter.plugin_slug }}.label_sources import (  # noqa: E402
     EmptySafeChipClassificationLabelSourceConfig,
 )
+from rastervision.{{ cookiecutter.plugin_slug }}.label_stores import (  # noqa: E402
+    StripLabelStoreConfig,
+)
 
 __all__ = [
     "{{ cookiecutter.__backend_class }}Config",
     "EmptySafeChipClassificationLabelSourceConfig",
+    "StripLabelStoreConfig",
     "register_plugin",
 ]

@@ -67,7 +67,6 @@ def profile_settings(answers):
             "gpu_job_def": answers["batch_gpu_job_def"],
             "cpu_job_queue": answers["batch_cpu_job_queue"],
             "cpu_job_def": answers["batch_cpu_job_def"],
-            "attempts": str(answers["batch_attempts"]),
         }
     }
 

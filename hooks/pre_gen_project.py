@@ -167,12 +167,6 @@ def check_profile(value):
     return None
 
 
-def check_attempts(value):
-    if not re.fullmatch(r"[0-9]{1,2}", str(value)) or not 1 <= int(value) <= 10:
-        return "must be a whole number from 1 to 10 (AWS Batch's limit)"
-    return None
-
-
 def check_choice(choices, rule=None):
     def check(value):
         if value not in choices:
@@ -226,7 +220,6 @@ CHECKS = {
     "batch_gpu_job_def": check_pattern(
         BATCH_NAME, "must be an AWS Batch name or ARN: letters, digits, _ - : / ."
     ),
-    "batch_attempts": check_attempts,
 }
 
 

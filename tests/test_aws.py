@@ -52,7 +52,6 @@ BATCH_ANSWERS = {
     "batch_cpu_job_def": "test-cpu-jobdef",
     "batch_gpu_job_queue": "test-gpu-queue",
     "batch_gpu_job_def": "test-gpu-jobdef",
-    "batch_attempts": "3",
 }
 PROFILE = BATCH_ANSWERS["rv_profile"]
 ROOT_URI = f"s3://{OUT_BUCKET}/vegas"
@@ -348,8 +347,15 @@ def command_of(job):
 # --- rastervision run batch ---------------------------------------------------
 
 
-def test_run_batch_submits_one_job_per_command_in_order(bake, aws_venv, moto, tmp_path):
+def test_run_batch_submits_one_job_per_command_in_order(
+    bake, aws_venv, moto, tmp_path, fake_home
+):
     project = bake_project(bake, aws_venv)
+    # A retry setting of the user's own, which Raster Vision 0.31.1 ignores.
+    profile = fake_home / ".rastervision" / PROFILE
+    profile.write_text(
+        profile.read_text().replace("[BATCH]\n", "[BATCH]\nattempts = 3\n")
+    )
     # With decoys: the jobs must go where the profile says, not anywhere.
     queues, job_defs = QUEUES + ("other-queue",), JOB_DEFS + ("other-jobdef",)
     batch = create_batch_resources(moto, queues, job_defs)

@@ -40,7 +40,6 @@ GOOD = {
     "batch_cpu_job_def": "raster-vision-cpu",
     "batch_gpu_job_queue": "raster-vision-gpu",
     "batch_gpu_job_def": "raster-vision-gpu",
-    "batch_attempts": "1",
 }
 
 
@@ -188,9 +187,6 @@ REJECTED = [
     ("batch_gpu_job_queue", "queue with space", "AWS Batch name"),
     ("batch_cpu_job_def", "q#comment", "AWS Batch name"),
     ("batch_cpu_job_def", "%(interpolated)s", "AWS Batch name"),
-    ("batch_attempts", "0", "from 1 to 10"),
-    ("batch_attempts", "11", "from 1 to 10"),
-    ("batch_attempts", "one", "from 1 to 10"),
 ]
 
 
@@ -227,7 +223,6 @@ ACCEPTED = [
     ("cpu_base_image", "quay.io/azavea/raster-vision@sha256:" + "a" * 64),
     ("rv_profile", "Noop.Plugin-2"),
     ("batch_gpu_job_queue", "arn:aws:batch:us-east-1:123456789012:job-queue/gpu"),
-    ("batch_attempts", "10"),
     ("plugin_slug", "noop__plugin2"),
     ("backend_name", "  my-fancy_backend 2 "),
 ]
@@ -252,12 +247,12 @@ def test_markup_that_cookiecutter_already_evaluated_is_caught():
 
 
 def test_main_prints_one_line_per_problem(capsys):
-    assert pre.main({**GOOD, "plugin_slug": "Bad Slug", "batch_attempts": "0"}) == 1
+    assert pre.main({**GOOD, "plugin_slug": "Bad Slug", "version": "one"}) == 1
     err = capsys.readouterr().err.splitlines()
     assert err == [
         (
             "ERROR: plugin_slug = 'Bad Slug': must be a lowercase Python identifier: a-z, "
             "0-9 and _, not starting with a digit or _ and not ending with _"
         ),
-        "ERROR: batch_attempts = '0': must be a whole number from 1 to 10 (AWS Batch's limit)",
+        "ERROR: version = 'one': must be a PEP 440 version such as 0.1.0",
     ]

@@ -44,7 +44,6 @@ BATCH_KEYS = (
     "gpu_job_def",
     "cpu_job_queue",
     "cpu_job_def",
-    "attempts",
 )
 MARKER = "@MARKER@"  # replaced by a path in the test's tmp folder
 PAYLOADS = [
@@ -370,7 +369,6 @@ ACCEPTED = {
         "write_profile": "replace",
         "batch_gpu_job_queue": "arn:aws:batch:us-east-1:123456789012:job-queue/gpu",
         "batch_cpu_job_def": "cpu-def:3",
-        "batch_attempts": "10",
     },
 }
 

@@ -1,6 +1,6 @@
-"""Swap the scikit-learn starter's classifier as the generated README shows.
+"""Swap the scikit-learn starter's classifier as the generated docs show.
 
-The README's "Swap in another scikit-learn classifier" gives the lines that
+"Swap in another scikit-learn classifier" in the generated docs/model.md gives the lines that
 change in model.py for gradient boosting and for a linear model. Each swap is
 applied to a baked project, editing model.py only, and then the project's
 contract tests (train, predict, save and load to the same predictions, crafted
@@ -13,13 +13,13 @@ import re
 from conftest import make_project_venv, run_checked, venv_env
 
 SWAP_HEADING = "### Swap in another scikit-learn classifier"
-# The swaps' classifiers, in the README's order.
+# The swaps' classifiers, in their order in docs/model.md.
 EXPECTED_CLASSIFIERS = ["HistGradientBoostingClassifier", "Pipeline"]
 
 
-def swaps_in(readme: str) -> list[str]:
-    """The Python blocks of the README's swap section."""
-    section = readme.split(SWAP_HEADING, 1)[1].split("\n## ", 1)[0]
+def swaps_in(doc: str) -> list[str]:
+    """The Python blocks of the swap section of docs/model.md."""
+    section = doc.split(SWAP_HEADING, 1)[1].split("\n## ", 1)[0]
     return re.findall(r"```python\n(.*?)```", section, re.DOTALL)
 
 
@@ -47,7 +47,7 @@ def apply_swap(module: str, swap: str) -> str:
 
 def test_readme_swaps_pass_the_contract_and_run_vegas(bake, tmp_path):
     project = bake(starter_model="scikit-learn", plugin_name="Swap Test")
-    swaps = swaps_in((project / "README.md").read_text())
+    swaps = swaps_in((project / "docs" / "model.md").read_text())
     assert len(swaps) == len(EXPECTED_CLASSIFIERS), swaps
     venv = make_project_venv(project, "model-swap")
     python = str(venv / "bin" / "python")

@@ -28,7 +28,6 @@ ANSWERS = {
     "batch_gpu_job_def": "raster-vision-gpu",
     "batch_cpu_job_queue": "raster-vision-cpu",
     "batch_cpu_job_def": "raster-vision-cpu",
-    "batch_attempts": "1",
 }
 SETTINGS = post.profile_settings(ANSWERS)
 KEYS = list(SETTINGS["BATCH"])
@@ -149,8 +148,8 @@ def test_different_content_keeps_everything_adds_the_rest(fake_home, capsys):
     )
     # The new keys went into the user's [BATCH], not a second section.
     assert text.count("[BATCH]") == 1
-    expected = {**OURS, "gpu_job_queue": "my-queue", "attempts": "3"}
-    assert configparser_reads(path) == expected
+    expected = {**OURS, "gpu_job_queue": "my-queue"}
+    assert configparser_reads(path) == {**expected, "attempts": "3"}  # theirs, kept
     assert rv_reads() == expected
     assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
 
@@ -159,18 +158,21 @@ def test_replace_rewrites_only_the_differing_values(fake_home, capsys):
     folder = fake_home / ".rastervision"
     folder.mkdir()
     path = folder / "noop_plugin"
-    path.write_text(USER_PROFILE.replace("attempts = 3", "attempts = 3  # retries"))
+    path.write_text(
+        USER_PROFILE.replace(
+            "gpu_job_queue = my-queue", "gpu_job_queue = my-queue  # mine"
+        )
+    )
     out = run_hook(fake_home, capsys, write_profile="replace")
     text = path.read_text()
-    assert "gpu_job_queue = raster-vision-gpu\n" in text
-    assert "attempts = 1  # retries\n" in text
+    assert "gpu_job_queue = raster-vision-gpu  # mine\n" in text
+    assert "attempts = 3\n" in text  # a key of theirs only: kept
     assert (
         "# the queue I really use\n" in text
         and "requester_pays = True  # a comment of mine" in text
     )
     assert "replaced 'my-queue' with 'raster-vision-gpu'" in out
     assert rv_reads() == OURS
-    assert configparser_reads(path)["gpu_job_queue"] == "raster-vision-gpu"
 
 
 def test_crlf_bom_and_no_final_newline_are_kept(fake_home, capsys):

@@ -5,7 +5,7 @@ detection; roads: semantic segmentation) it writes the sample data, runs the
 Vegas pipeline with ``-a test False`` in a fresh process and prints the F1 of
 each class (from RV's eval.json; ``-`` when a class was never predicted), the
 seconds of ``train`` and ``predict``, and the process's peak memory (RSS).
-Run it after you change the model, to compare with the figures in the README.
+Run it after you change the model, to compare with the figures in docs/model.md.
 
 Usage: python benchmarks/model_benchmark.py [--scenes N] [--size PX] [--repeat N]
 """

@@ -11,7 +11,7 @@ scene only.
 
 The scenes are written to a temporary folder and deleted after.
 
-Usage: python benchmarks/scale_benchmark.py [--mpx 1 4 16 64]
+Usage: python benchmarks/scale_benchmark.py [--mpx 1 16 64 144]
        [--task semantic_segmentation] [--raster-only]
 """
 
@@ -111,7 +111,7 @@ def predict(bundle: str, image: str, out: str, raster_only: bool) -> dict:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--mpx", type=float, nargs="+", default=[1, 4, 16, 64], help="scene areas"
+        "--mpx", type=float, nargs="+", default=[1, 16, 64, 144], help="scene areas"
     )
     parser.add_argument(
         "--task",

@@ -3,8 +3,8 @@
 It predicts the most frequent class of the training chips everywhere (no boxes,
 for object detection). Replace it with your own: implement the
 :class:`~rastervision.{{ cookiecutter.plugin_slug }}.contract.Model` interface
-here and put your settings in :class:`ModelConfig` (see the README, "Plug in
-your own model"). Nothing else needs to change.
+here and put your settings in :class:`ModelConfig` (see docs/model.md, "Plug
+in your own model"). Nothing else needs to change.
 """
 
 import json

@@ -16,7 +16,7 @@ Every task starts from the same per-pixel features: the bands, and at each of
 
 The classifier is a random forest: :func:`make_estimator` and
 :data:`TRUSTED_TYPES` are all a swap to another scikit-learn classifier changes
-(see the README, "Plug in your own model").
+(see docs/model.md, "Swap in another scikit-learn classifier").
 
 Training streams the chips once and keeps ``pixels_per_chip`` pixels of each
 in a bounded uniform sample, so memory grows with the sample, not with the

@@ -35,7 +35,7 @@ from rastervision.{{ cookiecutter.plugin_slug }}.model import (
 )
 
 # F1 floors on the sample data (its default 8 scenes of 256 px, `-a test
-# False`), below what the README shows the model reaches. A constant model
+# False`), below what docs/model.md shows the model reaches. A constant model
 # scores 0 on a class it never predicts, and no boxes score 0.
 F1_FLOORS = {
     ("buildings", "chip_classification"): {"building": 0.9, "background": 0.9},

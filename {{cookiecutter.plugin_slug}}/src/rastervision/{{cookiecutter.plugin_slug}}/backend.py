@@ -13,7 +13,7 @@ command runs end to end on real data:
 
 The model sees none of Raster Vision's pipeline: only the terms of
 ``contract.py``. It lives in ``model.py``: to plug in your own, change that
-file (see the README, "Plug in your own model"); this module is plumbing you
+file (see docs/model.md, "Plug in your own model"); this module is plumbing you
 can keep.
 """
 

@@ -116,16 +116,6 @@ def check_slug(value):
     return None
 
 
-def check_identifier(value):
-    if (
-        not isinstance(value, str)
-        or not (value.isidentifier() and value.isascii())
-        or keyword.iskeyword(value)
-    ):
-        return "must give a valid ASCII Python identifier that is not a keyword"
-    return None
-
-
 def check_backend_name(value):
     error = check_text(value)
     if error:
@@ -191,7 +181,6 @@ CHECKS = {
     "plugin_slug": check_slug,
     "starter_model": check_choice(STARTER_MODELS),
     "backend_name": check_backend_name,
-    "__backend_class": check_identifier,
     "project_description": check_text,
     "author_name": check_text,
     "author_email": check_email,
@@ -286,12 +275,11 @@ def validate(answers, given=None, defaults=None):
     errors = []
     checks = dict(CHECKS, rv_version=check_rv_version(template_dir(answers)))
     for field, check in checks.items():
-        label = field.lstrip("_")
         value = answers.get(field)
         raw = (given or {}).get(field)
         typed = defaults is not None and isinstance(raw, str) and raw != defaults.get(field)
         if typed and has_markup(raw):
-            errors.append(f"{label} = {show(raw)} (evaluated to {show(value)}): {MARKUP_RULE}")
+            errors.append(f"{field} = {show(raw)} (evaluated to {show(value)}): {MARKUP_RULE}")
             continue
         if value is None:
             problem = "is missing"
@@ -301,7 +289,7 @@ def validate(answers, given=None, defaults=None):
             problem = check(value)
         if problem:
             # Show the answer as given (Jinja turns \r\n into \n, for one).
-            errors.append(f"{label} = {show(raw if typed else value)}: {problem}")
+            errors.append(f"{field} = {show(raw if typed else value)}: {problem}")
     return errors
 
 

@@ -66,8 +66,11 @@ def test_rows_of_windows_read_as_each_window_alone(
     assert np.array_equal(np.concatenate(streamed), expected)
 
 
-def test_class_mask_equals_raster_vision_s(tmp_path):
-    """Vector outputs see the same mask as from Raster Vision's labels."""
+@pytest.mark.parametrize("pixels_per_block", [SegmentationVotes.PIXELS_PER_BLOCK, 7000])
+def test_class_mask_equals_raster_vision_s(monkeypatch, pixels_per_block):
+    """Vector outputs see the same mask as from Raster Vision's labels, the
+    whole scene in one block or in blocks of 10 rows."""
+    monkeypatch.setattr(SegmentationVotes, "PIXELS_PER_BLOCK", pixels_per_block)
     extent = Box(0, 0, 1100, 700)
     rng = np.random.default_rng(0)
     ours = SegmentationVotes(extent, 3)

@@ -373,18 +373,20 @@ class SegmentationVotes(SemanticSegmentationDiscreteLabels):
     Raster Vision's own ``get_class_mask``, which its label store calls on the
     whole scene for vector outputs, first makes a float score of every class
     for every pixel: 8 bytes per class per pixel. This one gives the same mask,
-    computed a block of rows at a time.
+    computed a block of rows at a time, each block about a megapixel whatever
+    the scene's width (its scores take 24 bytes a pixel while they live).
     """
 
-    ROWS_PER_BLOCK = 512
+    PIXELS_PER_BLOCK = 2**20
 
     def get_class_mask(self, window: Box, class_id: int, threshold=None):
         if threshold is None:
             threshold = 1 / self.num_classes
         ymin, xmin, ymax, xmax = window.intersection(self.extent)
         mask = np.zeros((ymax - ymin, xmax - xmin), dtype=bool)
-        for top in range(ymin, ymax, self.ROWS_PER_BLOCK):
-            bottom = min(top + self.ROWS_PER_BLOCK, ymax)
+        rows = max(1, self.PIXELS_PER_BLOCK // max(1, xmax - xmin))
+        for top in range(ymin, ymax, rows):
+            bottom = min(top + rows, ymax)
             counts = self.pixel_counts[:, top:bottom, xmin:xmax]
             # Pixels no window hit have no votes: 0 / 0, not in the mask.
             with np.errstate(invalid="ignore", divide="ignore"):

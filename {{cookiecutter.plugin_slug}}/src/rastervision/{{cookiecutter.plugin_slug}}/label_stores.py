@@ -2,23 +2,28 @@
 
 ``rastervision predict`` asks for the polygons of every class. Raster Vision
 {{ cookiecutter.rv_version }} makes them from whole-scene masks (a copy, a
-denoised copy, GDAL's own copy) and holds every polygon as a Python dict
-before writing the GeoJSON: several bytes per scene pixel, the largest part
-of ``predict``'s memory on a large scene. This store makes the same polygons
-a strip of rows at a time: each strip is denoised with a margin of rows above
-and below (so the result matches the whole-scene mask's), polygons that touch
-a strip's edge are joined with their neighbours at the end, and each polygon
-is written to the GeoJSON as soon as it is whole.
+denoised copy, GDAL's own copy) and holds every polygon, every vertex a
+Python float, before writing the GeoJSON: several bytes per scene pixel, the
+largest part of ``predict``'s memory on a large scene. This store makes the
+same polygons a strip of rows at a time: each strip is denoised with a margin
+of rows above and below (so the result matches the whole-scene mask's),
+polygons that touch a strip's edge are joined with their neighbours at the
+end, and each polygon is written to the GeoJSON as soon as it is whole, a
+ring at a time.
 
 Only Raster Vision's plain polygon output takes this path; other vector
 outputs (buildings, which break up clusters of touching buildings) keep
 Raster Vision's whole-scene code.
 """
 
+import json
+from itertools import chain
+
+import numpy as np
 from rasterio import Affine
 from rasterio.features import shapes
-from shapely import to_geojson
-from shapely.geometry import shape
+from shapely import STRtree, get_coordinates
+from shapely.geometry import Polygon, shape
 from shapely.ops import unary_union
 
 from rastervision.core.box import Box
@@ -69,8 +74,26 @@ def strip_polygons(labels, vector_output, rows_per_strip, on_strip=None):
         if on_strip is not None:
             on_strip()
     if at_edges:
-        joined = unary_union(at_edges)
-        yield from getattr(joined, "geoms", [joined])
+        yield from join_pieces(at_edges)
+
+
+def join_pieces(pieces):
+    """Join polygons cut by strip edges into whole ones.
+
+    A piece's holes lie inside its strip, so they are holes of the whole
+    polygon as they are: only the outlines are unioned (cheap, where a union
+    of the pieces themselves would copy every hole, for the background class
+    the outline of every building), then each piece's holes go back in.
+    """
+    outlines = unary_union([Polygon(piece.exterior) for piece in pieces])
+    wholes = list(getattr(outlines, "geoms", [outlines]))
+    holes = [list(whole.interiors) for whole in wholes]
+    points = [piece.representative_point() for piece in pieces]
+    for piece_at, whole_at in STRtree(wholes).query(points, "within").T:
+        holes[whole_at].extend(pieces[piece_at].interiors)
+    pieces.clear()
+    for whole, whole_holes in zip(wholes, holes, strict=True):
+        yield Polygon(whole.exterior, whole_holes)
 
 
 class StripLabelStore(SemanticSegmentationLabelStore):
@@ -102,14 +125,26 @@ class StripLabelStore(SemanticSegmentationLabelStore):
                 labels, vector_output, self.rows_per_strip, progress.update
             )
             for polygon in polygons:
-                polygon = self.crs_transformer.pixel_to_map(polygon, bbox=self.bbox)
-                # GEOS writes the geometry's JSON itself: no Python object
-                # per vertex, which for a class that spans the scene (the
-                # background around every building) is most of the scene.
-                geojson.write(separator + '{"type": "Feature", "geometry": ')
-                geojson.write(to_geojson(polygon) + ', "properties": {}}')
+                geojson.write(separator)
+                self.write_feature(geojson, polygon)
                 separator = ", "
             geojson.write("]}")
+
+    def write_feature(self, geojson, polygon):
+        """Write ``polygon`` as a GeoJSON feature in map coordinates.
+
+        A ring at a time, its coordinates as arrays: a class that spans the
+        scene (the background around every building) is one polygon holding
+        a vertex for every corner of every building.
+        """
+        geojson.write('{"type": "Feature", "geometry": {"type": "Polygon", ')
+        geojson.write('"coordinates": [')
+        for number, ring in enumerate(chain([polygon.exterior], polygon.interiors)):
+            x, y = get_coordinates(ring).T
+            x, y = self.crs_transformer.pixel_to_map((x, y), bbox=self.bbox)
+            coordinates = np.column_stack([x, y]).tolist()
+            geojson.write((", " if number else "") + json.dumps(coordinates))
+        geojson.write(']}, "properties": {}}')
 
 
 @register_config("{{ cookiecutter.plugin_slug }}.strip_label_store")

@@ -128,6 +128,7 @@ def expected_files(slug, backend_class, starter_model="noop"):
         "tests/test_plugin.py",
         "tests/test_predict.py",
         "tests/test_sample_data.py",
+        "tests/test_scripts.py",
         "tests/test_vector_outputs.py",
         "tests/test_vegas.py",
         # CI, pre-commit and the starter notebook (issue 11).
@@ -390,10 +391,12 @@ def test_pytorch_constraints_are_the_pins_but_torch_and_torchvision(bake):
 # Each starter model's whole generated suite runs once: noop's (the defaults) in
 # test_project_tooling.py's workflow test, which runs the CI steps, pytest last.
 # The renamed bake ("custom") runs what its names reach: discovery, the config's
-# JSON round trip and bundle, `run local` of each task and `rastervision predict`.
+# JSON round trip and bundle, the scripts' docker commands (its image name has a
+# registry and port), `run local` of each task and `rastervision predict`.
 GENERATED_SUITES = {
     "custom": [
         "tests/test_plugin.py",
+        "tests/test_scripts.py",
         "tests/test_vegas.py::test_run_local_with_profile_then_predict",
     ],
     "scikit-learn": [],

@@ -128,6 +128,7 @@ def expected_files(slug, backend_class, starter_model="noop"):
         "tests/test_plugin.py",
         "tests/test_predict.py",
         "tests/test_sample_data.py",
+        "tests/test_publish.py",
         "tests/test_scripts.py",
         "tests/test_vector_outputs.py",
         "tests/test_vegas.py",
@@ -396,6 +397,7 @@ def test_pytorch_constraints_are_the_pins_but_torch_and_torchvision(bake):
 GENERATED_SUITES = {
     "custom": [
         "tests/test_plugin.py",
+        "tests/test_publish.py",
         "tests/test_scripts.py",
         "tests/test_vegas.py::test_run_local_with_profile_then_predict",
     ],

@@ -19,6 +19,9 @@ VEGAS = str(PROJECT / "spacenet" / "vegas.py")
 RASTERVISION = str(Path(sys.executable).with_name("rastervision"))
 # The sample data's default: its validation scenes hold buildings and background.
 SAMPLE_SCENES = 8
+# What scripts/build makes.
+CPU_IMAGE = "{{ cookiecutter.docker_image }}-cpu"
+GPU_IMAGE = "{{ cookiecutter.docker_image }}-gpu"
 
 
 def spec_for(task: Task, num_bands: int = 3) -> ModelSpec:

@@ -14,13 +14,11 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import PROJECT
+from conftest import CPU_IMAGE, GPU_IMAGE, PROJECT
 
 SLUG = "{{ cookiecutter.plugin_slug }}"
 PACKAGE = f"src/rastervision/{SLUG}"
 WORKDIR = f"/opt/src/{SLUG}"
-CPU_IMAGE = "{{ cookiecutter.docker_image }}-cpu"
-GPU_IMAGE = "{{ cookiecutter.docker_image }}-gpu"
 
 
 @pytest.fixture

@@ -3,22 +3,23 @@
 Trains once on the sample data (Vegas buildings, ``-a test False``), then
 writes scenes of growing area (a sample image repeated, written block by
 block) and runs Raster Vision's predictor on each in a fresh process. Prints,
-per scene: megapixels, predict seconds and peak memory (RSS); and for the
-pixels it adds over the scene before it, the megapixels per second and the
-bytes of peak memory per pixel. Time is linear in area when that rate holds
+per scene: megapixels, predict seconds and peak memory (RSS; the medians of
+``--repeat`` runs); and for the pixels it adds over the scene before it, the
+megapixels per second and the bytes of peak memory per pixel. Time is linear in area when that rate holds
 as scenes grow; start-up (imports, loading the model) counts in the first
 scene only.
 
 The scenes are written to a temporary folder and deleted after.
 
 Usage: python benchmarks/scale_benchmark.py [--mpx 1 16 64 144]
-       [--task semantic_segmentation] [--raster-only]
+       [--task semantic_segmentation] [--raster-only] [--repeat 3]
 """
 
 import argparse
 import json
 import math
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -123,6 +124,12 @@ def main(argv=None):
         action="store_true",
         help="segmentation: leave out the polygons rastervision predict writes",
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs per scene; the figures are their medians (machines are noisy)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -141,9 +148,11 @@ def main(argv=None):
             image = Path(tmp, f"scene-{megapixels}.tif")
             pixels = write_scene(sample_image, image, megapixels)
             out = str(Path(tmp, f"out-{megapixels}"))
-            run = in_fresh_process(
-                __file__, [bundle, str(image), out, args.raster_only]
-            )
+            runs = [
+                in_fresh_process(__file__, [bundle, str(image), out, args.raster_only])
+                for _ in range(args.repeat)
+            ]
+            run = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
             image.unlink()
             line = (
                 f"{pixels / 1e6:.1f} Mpx: predict {run['seconds']:.1f} s, "

@@ -247,7 +247,7 @@ def test_build_both_images_and_run_vegas_through_console(
         cpu,
         "bash",
         "-c",
-        "pip install -q -c constraints.txt pytest"
+        "pip install -q -c constraints.txt pytest hypothesis"
         " && python -m pytest -q tests/test_vector_outputs.py",
     )
 

@@ -176,6 +176,12 @@ def check_email(value):
 
 
 VERSION_RULE = "must be a PEP 440 version such as 0.1.0"
+check_base_image = check_pattern(
+    IMAGE_REFERENCE, "must be a Docker image reference such as repo/name:tag"
+)
+check_batch_name = check_pattern(
+    BATCH_NAME, "must be an AWS Batch name or ARN: letters, digits, _ - : / ."
+)
 CHECKS = {
     "plugin_name": check_name,
     "plugin_slug": check_slug,
@@ -189,26 +195,15 @@ CHECKS = {
     "docker_image": check_image_name,
     # Replaced in validate() by the versions whose pins the template carries.
     "rv_version": check_pattern(PEP440, VERSION_RULE),
-    "cpu_base_image": check_pattern(
-        IMAGE_REFERENCE, "must be a Docker image reference such as repo/name:tag"
-    ),
-    "gpu_base_image": check_pattern(
-        IMAGE_REFERENCE, "must be a Docker image reference such as repo/name:tag"
-    ),
+    "cpu_base_image": check_base_image,
+    "gpu_base_image": check_base_image,
     "rv_profile": check_profile,
     "write_profile": check_choice(PROFILE_CHOICES),
-    "batch_cpu_job_queue": check_pattern(
-        BATCH_NAME, "must be an AWS Batch name or ARN: letters, digits, _ - : / ."
-    ),
-    "batch_cpu_job_def": check_pattern(
-        BATCH_NAME, "must be an AWS Batch name or ARN: letters, digits, _ - : / ."
-    ),
-    "batch_gpu_job_queue": check_pattern(
-        BATCH_NAME, "must be an AWS Batch name or ARN: letters, digits, _ - : / ."
-    ),
-    "batch_gpu_job_def": check_pattern(
-        BATCH_NAME, "must be an AWS Batch name or ARN: letters, digits, _ - : / ."
-    ),
+    **{
+        f"batch_{kind}_job_{what}": check_batch_name
+        for kind in ("cpu", "gpu")
+        for what in ("queue", "def")
+    },
 }
 
 

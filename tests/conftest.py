@@ -34,6 +34,12 @@ INSTALL_ENV = {
 CPU_TORCH = "torch==2.13.0+cpu"
 TORCH_WHEELS = Path("/opt/wheels")
 
+# Python on a user's machine caches compiled modules next to them; machines
+# that set PYTHONDONTWRITEBYTECODE (as this project's CI machines do) would make
+# every Raster Vision command in the test venvs, which uv installs without
+# bytecode, compile Raster Vision and torch from source again: twice as slow.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 
 def run_checked(args, *, cwd=None, env=None, check=True, timeout=600):
     """Run a command with no standard input, capturing its output.
@@ -64,6 +70,12 @@ def load_hook(name):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def pytest_collection_modifyitems(items):
+    """``long`` tests first (in file order), so that the workers, which take
+    tests in this order, do not end with one of them still in a long test."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
 
 
 @pytest.fixture(autouse=True)

@@ -6,12 +6,6 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-if [[ ! -x .venv/bin/python ]]; then
-    python3 -m venv .venv
-fi
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -r tests/requirements.txt
-
 # The container tests (tests/test_containers.py) need podman and the stand-in
 # Raster Vision image: set them up when we can (root on a Debian-like machine;
 # about two minutes the first time, instant after). Then those tests must run:
@@ -20,10 +14,25 @@ fi
 if [[ "${RV_CONTAINER_TESTS:-1}" == 0 ]]; then
     echo "tests/run.sh: RV_CONTAINER_TESTS=0: the container tests will skip" >&2
 elif [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null; then
-    HOME="$(mktemp -d)" bash tests/containers/setup.sh </dev/null
+    # In the background: it waits on apt and PyPI while the venv is installed.
+    HOME="$(mktemp -d)" bash tests/containers/setup.sh </dev/null &
+    container_setup=$!
     export RV_REQUIRE_CONTAINER_TESTS=1
 else
     echo "tests/run.sh: not root (or no apt-get): the container tests will skip" >&2
+fi
+
+# The test venv, installed by uv (parallel downloads, bytecode compiled as pip
+# would) into the download cache that the tests' own venvs use.
+export UV_CACHE_DIR="$PWD/.cache/uv"
+if [[ ! -x .venv/bin/python ]]; then
+    python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q "$(grep '^uv==' tests/requirements.txt)"
+.venv/bin/uv pip install -q --compile-bytecode --python .venv/bin/python \
+    -r tests/requirements.txt
+if [[ -n "${container_setup:-}" ]]; then
+    wait "$container_setup"
 fi
 
 exec .venv/bin/python -m pytest "$@"

@@ -396,17 +396,18 @@ def test_pytorch_constraints_are_the_pins_but_torch_and_torchvision(bake):
 # JSON round trip and bundle, the scripts' docker commands (its image name has a
 # registry and port), `run local` of each task and `rastervision predict`.
 GENERATED_SUITES = {
+    "pytorch": [],
+    "scikit-learn": [],
     "custom": [
         "tests/test_plugin.py",
         "tests/test_publish.py",
         "tests/test_scripts.py",
         "tests/test_vegas.py::test_run_local_with_profile_then_predict",
     ],
-    "scikit-learn": [],
-    "pytorch": [],
 }
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("combination", list(GENERATED_SUITES))
 def test_generated_project_tests_pass(bake, combination, tmp_path):
     answers, _ = COMBINATIONS[combination]
@@ -449,6 +450,7 @@ def test_generated_project_tests_pass(bake, combination, tmp_path):
         check_timed_rastervision(project, venv, tmp_path)
 
 
+@pytest.mark.long
 def test_vegas_speed_benchmark_prints_its_figures(bake, tmp_path):
     """The benchmark prints figures; here it only has to run and print them all."""
     project = bake()

@@ -10,6 +10,7 @@ bundles refused) and the Vegas experiment of every task must pass.
 import ast
 import re
 
+import pytest
 from conftest import make_project_venv, run_checked, venv_env
 
 SWAP_HEADING = "### Swap in another scikit-learn classifier"
@@ -45,6 +46,7 @@ def apply_swap(module: str, swap: str) -> str:
     return "".join(lines)
 
 
+@pytest.mark.long
 def test_readme_swaps_pass_the_contract_and_run_vegas(bake, tmp_path):
     project = bake(starter_model="scikit-learn", plugin_name="Swap Test")
     swaps = swaps_in((project / "docs" / "model.md").read_text())

@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import INSTALL_ENV, REPO, VENV_ROOT, run_checked, uv
 
@@ -144,6 +145,7 @@ def test_workflow_and_pre_commit_pin_the_same_linters():
 # --- the workflow: its run steps, for real -------------------------------------------
 
 
+@pytest.mark.long
 def test_workflow_run_steps_pass_in_a_fresh_venv(bake, tmp_path):
     """Every `run:` step of the workflow, in order, as GitHub would run it
     (`shell: bash`: bash --noprofile --norc -eo pipefail), from the project

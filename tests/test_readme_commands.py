@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 
+import pytest
 from conftest import REPO
 
 README = (REPO / "README.md").read_text()
@@ -45,6 +46,7 @@ def printed_f1(stdout):
     return {k: None if v == "-" else float(v) for k, v in found.items()}
 
 
+@pytest.mark.long
 def test_try_script_generates_a_project_and_runs_the_vegas_experiment(
     tmp_path, fake_home
 ):

@@ -74,8 +74,17 @@ def load_hook(name):
 
 def pytest_collection_modifyitems(items):
     """``long`` tests first (in file order), so that the workers, which take
-    tests in this order, do not end with one of them still in a long test."""
-    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+    tests in this order, do not end with one of them still in a long test;
+    last of those the ones marked ``long(after_setup=True)``, which wait for
+    tests/run.sh's background set-up."""
+
+    def order(item):
+        long = item.get_closest_marker("long")
+        if long is None:
+            return 2
+        return 1 if long.kwargs.get("after_setup") else 0
+
+    items.sort(key=order)
 
 
 @pytest.fixture(autouse=True)

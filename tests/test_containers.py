@@ -12,8 +12,9 @@ scripts' ``--dry-run`` tests are the generated project's own
 (``tests/test_scripts.py``), run with its suite.
 
 The container tests need root and ``tests/containers/setup.sh`` (podman and the
-stand-in image); ``tests/run.sh`` runs that set-up when it runs as root and then
-sets ``RV_REQUIRE_CONTAINER_TESTS=1``, which turns a missing prerequisite into a
+stand-in image); ``tests/run.sh`` runs that set-up in the background when it
+runs as root (these tests wait for it: ``RV_CONTAINER_SETUP_LOG``) and sets
+``RV_REQUIRE_CONTAINER_TESTS=1``, which turns a missing prerequisite into a
 failure instead of a skip. ``RV_CONTAINER_TESTS=0`` skips them. Alone, as root::
 
     bash tests/run.sh tests/test_containers.py
@@ -35,6 +36,7 @@ import urllib.error
 import urllib.request
 import uuid
 import zipfile
+from pathlib import Path
 
 import pytest
 from conftest import REPO, run_checked
@@ -43,11 +45,15 @@ CONTAINERS = REPO / "tests" / "containers"
 SETUP_SH = CONTAINERS / "setup.sh"
 BENCHMARK = REPO / "benchmarks" / "docker_rebuild.py"
 # One worker runs this file: its tests build and run images in one podman store.
-pytestmark = [pytest.mark.xdist_group("containers"), pytest.mark.long]
+pytestmark = [
+    pytest.mark.xdist_group("containers"),
+    pytest.mark.long(after_setup=True),
+]
 SLUG = "noop_plugin"
 WORKDIR = f"/opt/src/{SLUG}"
 BUILD_TIMEOUT = 900  # the install step reaches PyPI
 RUN_TIMEOUT = 600
+SETUP_TIMEOUT = 1800  # tests/run.sh's background set-up, on a fresh machine
 
 
 def _load_podman_env():
@@ -65,11 +71,31 @@ podman_env = _load_podman_env()
 # --- containers ----------------------------------------------------------------
 
 
+def wait_for_setup(log: Path, timeout=SETUP_TIMEOUT):
+    """Wait for tests/run.sh's background set-up (it writes its exit status
+    beside its log); why it failed, or None."""
+    status = log.with_name(log.name + ".status")
+    deadline = time.monotonic() + timeout
+    while not status.exists():
+        if time.monotonic() > deadline:
+            return f"{SETUP_SH.name} still running after {timeout} s: see {log}"
+        time.sleep(5)
+    if status.read_text().strip() != "0":
+        tail = "".join(log.read_text(errors="replace").splitlines(True)[-30:])
+        return f"{SETUP_SH.name} failed ({log}):\n{tail}"
+    return None
+
+
 @functools.cache
 def container_prerequisite_missing():
     """Why the container tests cannot run here, or None when they can."""
     if os.environ.get("RV_CONTAINER_TESTS") == "0":
         return "RV_CONTAINER_TESTS=0"
+    setup_log = os.environ.get("RV_CONTAINER_SETUP_LOG")
+    if setup_log:
+        failed = wait_for_setup(Path(setup_log))
+        if failed:
+            return failed
     if os.geteuid() != 0:
         return (
             "container tests need root (podman runs rootful with the settings of "

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rastervision.pipeline.cli import main as rastervision_cli
 from rastervision.pipeline.config import build_config
 from rastervision.pipeline.file_system import file_to_json
 
@@ -70,6 +71,18 @@ def run_rastervision(*args, tmp_path, env=None):
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
+
+
+def run_inprocess(*args, tmp_path):
+    """``rastervision run inprocess <args>`` through the same CLI, in this
+    process: a new one would spend seconds importing Raster Vision again.
+    Tests of what only a new process shows (discovery, exit status, stderr)
+    use run_rastervision."""
+    rastervision_cli.main(
+        ["--tmpdir", str(tmp_path), "run", "inprocess", *args],
+        prog_name="rastervision",
+        standalone_mode=False,
+    )
 
 
 def vegas_args(
@@ -135,7 +148,7 @@ def vegas_run(raw_uri, tmp_path_factory):
             tmp_path = tmp_path_factory.mktemp(f"{target}-{task_type}-{test}-{product}")
             root = tmp_path / "out"
             args = vegas_args(raw_uri, root, task_type, test, target, product, model)
-            run_rastervision("run", "inprocess", *args, tmp_path=tmp_path)
+            run_inprocess(*args, tmp_path=tmp_path)
             roots[key] = root
         return roots[key]
 

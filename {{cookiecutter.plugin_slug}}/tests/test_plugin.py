@@ -76,6 +76,7 @@ def test_the_plugin_hides_only_its_known_harmless_warnings():
         "import warnings\n"
         f"import {PLUGIN}\n"
         "warnings.warn('invalid value encountered in divide', RuntimeWarning)\n"
+        "warnings.warn('invalid value encountered in scalar divide', RuntimeWarning)\n"
         "warnings.warn('You are adding a column named geometry', FutureWarning)\n"
         "warnings.warn('something else', FutureWarning)\n"
     )
@@ -83,5 +84,6 @@ def test_the_plugin_hides_only_its_known_harmless_warnings():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert "RuntimeWarning: invalid value encountered in divide" in result.stderr
+    assert "RuntimeWarning: invalid value encountered in scalar divide" in result.stderr
     assert "FutureWarning: You are adding a column named geometry" in result.stderr
     assert "FutureWarning: something else" in result.stderr

@@ -20,6 +20,7 @@ from conftest import (
     SAMPLE_SCENES,
     build_backend,
     rewrite_zip,
+    run_inprocess,
     run_rastervision,
     vegas_args,
 )
@@ -269,17 +270,18 @@ def test_scenes_as_small_as_the_stats_sample_run(tmp_path, task_type):
     make_sample_data(raw, num_scenes=3, size=300, seed=1)
     root = tmp_path / "out"
     args = vegas_args(str(raw), root, task_type, test="False", model=QUICK_MODEL)
-    run_rastervision("run", "inprocess", *args, tmp_path=tmp_path)
+    run_inprocess(*args, tmp_path=tmp_path)
     assert (root / "eval" / "validation_scenes" / "eval.json").is_file()
 
 
-@pytest.mark.parametrize("task_type", TASK_TYPES)
-def test_run_local_with_profile_then_predict(raw_uri, vegas_run, tmp_path, task_type):
+def test_run_local_with_a_profile_in_two_jobs(raw_uri, vegas_run, tmp_path):
     """`run local` starts a process per command: the plugin must be discovered.
 
     Split into two jobs per command (``--splits 2``), it gives what one job
     (``run inprocess``) gives: the same chips, model, predictions and scores.
+    One task: the jobs share chips and bundles the same way for every task.
     """
+    task_type = "chip_classification"
     profile_dir = tmp_path / "profiles"
     profile_dir.mkdir()
     (profile_dir / "vegas-test").write_text("[BATCH]\ncpu_job_queue = unused\n")
@@ -301,11 +303,16 @@ def test_run_local_with_profile_then_predict(raw_uri, vegas_run, tmp_path, task_
     assert_same_results(root, vegas_run(task_type))
     # The plugin hides runpy's harmless warning about rastervision.pipeline.cli.
     assert "found in sys.modules" not in result.stderr
+
+
+@pytest.mark.parametrize("task_type", TASK_TYPES)
+def test_predict_command_on_the_bundle(raw_uri, vegas_run, tmp_path, task_type):
+    """`rastervision predict`, a new process, loads the bundle of each task."""
     image = next(Path(raw_uri).glob("spacenet/SN2_buildings/**/PS-RGB/*.tif"))
     predictions = tmp_path / "predictions"
     run_rastervision(
         "predict",
-        str(root / "bundle" / "model-bundle.zip"),
+        str(vegas_run(task_type) / "bundle" / "model-bundle.zip"),
         str(image),
         str(predictions),
         tmp_path=tmp_path,

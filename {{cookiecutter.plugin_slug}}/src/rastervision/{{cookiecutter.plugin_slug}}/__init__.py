@@ -40,7 +40,7 @@ warnings.filterwarnings(
 )
 warnings.filterwarnings(
     "ignore",
-    message=r"invalid value encountered in divide",
+    message=r"invalid value encountered in (scalar )?divide",
     category=RuntimeWarning,
     module=r"rastervision\.core\.evaluation\.",
 )

@@ -72,6 +72,25 @@ def load_hook(name):
     return module
 
 
+# Test files whose tests share module-scoped venvs (test_aws.py) or one podman
+# store (test_containers.py): pytest-xdist hands each of them to one worker.
+ONE_WORKER_FILES = {"tests/test_aws.py", "tests/test_containers.py"}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """xdist's load-by-scope scheduling with a test as the scope, except for
+    ONE_WORKER_FILES, whose tests form one scope each. (Its loadgroup mode
+    would do this with marks, but pytest 9 no longer lets it rename tests.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OneWorkerFilesScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            path = nodeid.split("::", 1)[0]
+            return path if path in ONE_WORKER_FILES else nodeid
+
+    return OneWorkerFilesScheduling(config, log)
+
+
 def pytest_collection_modifyitems(items):
     """``long`` tests first (in file order), so that the workers, which take
     tests in this order, do not end with one of them still in a long test;

@@ -26,9 +26,6 @@ import rasterio
 from conftest import REPO, make_project_venv, venv_env
 from cookiecutter.main import cookiecutter
 
-# One worker runs this file: its venvs and moto server are module-scoped.
-pytestmark = pytest.mark.xdist_group("aws")
-
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
 RAW_BUCKET = "raw-data"

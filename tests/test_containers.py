@@ -44,11 +44,9 @@ from conftest import REPO, run_checked
 CONTAINERS = REPO / "tests" / "containers"
 SETUP_SH = CONTAINERS / "setup.sh"
 BENCHMARK = REPO / "benchmarks" / "docker_rebuild.py"
-# One worker runs this file: its tests build and run images in one podman store.
-pytestmark = [
-    pytest.mark.xdist_group("containers"),
-    pytest.mark.long(after_setup=True),
-]
+# One worker runs this file (tests/conftest.py's ONE_WORKER_FILES): its tests
+# build and run images in one podman store.
+pytestmark = pytest.mark.long(after_setup=True)
 SLUG = "noop_plugin"
 WORKDIR = f"/opt/src/{SLUG}"
 BUILD_TIMEOUT = 900  # the install step reaches PyPI

@@ -40,6 +40,13 @@ TORCH_WHEELS = Path("/opt/wheels")
 # bytecode, compile Raster Vision and torch from source again: twice as slow.
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
+# Each pytest-xdist worker gets its share of the cores for the OpenMP threads
+# of torch and numpy in its subprocesses: more threads than cores spin against
+# the other workers' (the pytorch bake's tests/test_vegas.py and test_model.py
+# beside a busy core: 161 s with one thread, 206 s with two).
+_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _workers)))
+
 
 def run_checked(args, *, cwd=None, env=None, check=True, timeout=600):
     """Run a command with no standard input, capturing its output.

@@ -394,7 +394,9 @@ def test_pytorch_constraints_are_the_pins_but_torch_and_torchvision(bake):
 # test_project_tooling.py's workflow test, which runs the CI steps, pytest last.
 # The renamed bake ("custom") runs what its names reach: discovery, the config's
 # JSON round trip and bundle, the scripts' docker commands (its image name has a
-# registry and port), `run local` and `rastervision predict` of each task.
+# registry and port), and `rastervision predict` of each task, a new process
+# that builds the saved config by its type hints. (`run local` with a renamed
+# package is try.sh's --model scikit-learn run, in tests/test_readme_commands.py.)
 GENERATED_SUITES = {
     "pytorch": [],
     "scikit-learn": [],
@@ -402,7 +404,6 @@ GENERATED_SUITES = {
         "tests/test_plugin.py",
         "tests/test_publish.py",
         "tests/test_scripts.py",
-        "tests/test_vegas.py::test_run_local_with_a_profile_in_two_jobs",
         "tests/test_vegas.py::test_predict_command_on_the_bundle",
     ],
 }

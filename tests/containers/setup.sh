@@ -31,7 +31,10 @@ suite=bookworm
 variant=minbase
 include=python3,python3-venv,python3-pip,make,ca-certificates
 mirror=http://deb.debian.org/debian
-build_flags=(--format docker --isolation chroot --pull=never --layers=false)
+# The stand-in installs Raster Vision with uv, at the test venv's uv version.
+uv_requirement="$(grep '^uv==' "${here}/../requirements.txt")"
+build_flags=(--format docker --isolation chroot --pull=never --layers=false
+    --build-arg "UV_REQUIREMENT=${uv_requirement}")
 
 log() { printf '[setup.sh %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "error: $*"; exit 1; }

@@ -23,7 +23,7 @@ import boto3
 import numpy as np
 import pytest
 import rasterio
-from conftest import REPO, make_project_venv, venv_env
+from conftest import INSTALL_ENV, REPO, make_project_venv, run_checked, venv_env
 from cookiecutter.main import cookiecutter
 
 REGION = "us-east-1"
@@ -456,16 +456,36 @@ SKLEARN_BATCH_ANSWERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def sklearn_aws_venv(tmp_path_factory):
-    """As :func:`aws_venv`, for the scikit-learn starter model."""
-    return baked_venv(tmp_path_factory, SKLEARN_BATCH_ANSWERS, "aws-sklearn")
+@pytest.fixture
+def install_over_aws_venv(bake, aws_venv):
+    """Bake answers and install that project in aws_venv's place (``pip install
+    --no-deps -e``), for one test; aws_venv's own project goes back after.
+
+    The starter models' own dependencies (skops, torch) are not needed to
+    submit jobs: model.py imports them only to train, predict or load, and no
+    ``rastervision`` command imports them before that.
+    """
+    venv, own_project = aws_venv
+
+    def install(project):
+        run_checked(
+            [venv / "bin" / "pip", "install", "-q", "--no-deps", "-e", project],
+            env=venv_env(venv, **INSTALL_ENV),
+        )
+
+    def bake_and_install(answers):
+        project = bake(**answers)
+        install(project)
+        return project
+
+    yield bake_and_install
+    install(own_project)
 
 
 def test_scikit_learn_run_batch_sends_no_job_to_a_gpu_queue(
-    bake, sklearn_aws_venv, moto, tmp_path, fake_home
+    install_over_aws_venv, aws_venv, moto, tmp_path, fake_home
 ):
-    project = bake_project(bake, sklearn_aws_venv, SKLEARN_BATCH_ANSWERS)
+    project = install_over_aws_venv(SKLEARN_BATCH_ANSWERS)
     profile = (fake_home / ".rastervision" / "sklearn-on-batch").read_text()
     assert "gpu_job_queue = test-cpu-queue" in profile
     assert "gpu_job_def = test-cpu-jobdef" in profile
@@ -473,7 +493,7 @@ def test_scikit_learn_run_batch_sends_no_job_to_a_gpu_queue(
     batch = create_batch_resources(moto, ["test-cpu-queue"], ["test-cpu-jobdef"])
     moto.start_recording()
     result = run_vegas(
-        sklearn_aws_venv, project, tmp_path, moto, "batch", "-p", "sklearn-on-batch"
+        aws_venv, project, tmp_path, moto, "batch", "-p", "sklearn-on-batch"
     )
     assert result.returncode == 0, result.stdout + result.stderr
     requests = moto.submit_job_requests()
@@ -485,8 +505,7 @@ def test_scikit_learn_run_batch_sends_no_job_to_a_gpu_queue(
 
 # The pytorch starter model trains on a GPU: its default answers keep Raster
 # Vision's GPU queue and job definition for train and predict. Submitting needs
-# no torch import (model.py imports it lazily), but the venv holds the whole
-# project, with PyTorch's CPU build (conftest.make_project_venv).
+# no torch (model.py imports it lazily): the venv has none.
 TORCH_BATCH_ANSWERS = {
     "starter_model": "pytorch",
     "rv_profile": "torch-on-batch",
@@ -495,16 +514,10 @@ TORCH_BATCH_ANSWERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def torch_aws_venv(tmp_path_factory):
-    """As :func:`aws_venv`, for the pytorch starter model."""
-    return baked_venv(tmp_path_factory, TORCH_BATCH_ANSWERS, "aws-pytorch")
-
-
 def test_pytorch_run_batch_sends_train_and_predict_to_the_gpu_queue(
-    bake, torch_aws_venv, moto, tmp_path, fake_home
+    install_over_aws_venv, aws_venv, moto, tmp_path, fake_home
 ):
-    project = bake_project(bake, torch_aws_venv, TORCH_BATCH_ANSWERS)
+    project = install_over_aws_venv(TORCH_BATCH_ANSWERS)
     profile = (fake_home / ".rastervision" / "torch-on-batch").read_text()
     assert "gpu_job_queue = raster-vision-gpu" in profile
     assert "gpu_job_def = raster-vision-gpu" in profile
@@ -513,7 +526,7 @@ def test_pytorch_run_batch_sends_train_and_predict_to_the_gpu_queue(
     batch = create_batch_resources(moto, queues, job_defs)
     moto.start_recording()
     result = run_vegas(
-        torch_aws_venv, project, tmp_path, moto, "batch", "-p", "torch-on-batch"
+        aws_venv, project, tmp_path, moto, "batch", "-p", "torch-on-batch"
     )
     assert result.returncode == 0, result.stdout + result.stderr
     requests = moto.submit_job_requests()

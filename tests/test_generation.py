@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, make_project_venv, run_checked, venv_env
+from model_swap import check_docs_swaps
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
@@ -391,20 +392,30 @@ def test_pytorch_constraints_are_the_pins_but_torch_and_torchvision(bake):
 
 
 # Each starter model's whole generated suite runs once: noop's (the defaults) in
-# test_project_tooling.py's workflow test, which runs the CI steps, pytest last.
+# its CI workflow's steps, pytest last, in try.sh's project
+# (tests/test_readme_commands.py with test_project_tooling.check_workflow_runs).
+# The learning models' suites leave out one test that is the same for every
+# model: `run local` in split jobs (a process per command and split, eight
+# Raster Vision start-ups), plumbing that reaches the model only through its
+# bundle, which these suites load in a new process (`rastervision predict`).
 # The renamed bake ("custom") runs what its names reach: discovery, the config's
 # JSON round trip and bundle, the scripts' docker commands (its image name has a
-# registry and port), and `rastervision predict` of each task, a new process
-# that builds the saved config by its type hints. (`run local` with a renamed
+# registry and port), and `rastervision predict` of each task, in a new process
+# too, which builds the saved config by its type hints. (`run local` with a renamed
 # package is try.sh's --model scikit-learn run, in tests/test_readme_commands.py.)
+SAME_FOR_EVERY_MODEL = [
+    "--deselect",
+    "tests/test_vegas.py::test_run_local_with_a_profile_in_two_jobs",
+]
 GENERATED_SUITES = {
-    "pytorch": [],
-    "scikit-learn": [],
+    "pytorch": SAME_FOR_EVERY_MODEL,
+    "scikit-learn": SAME_FOR_EVERY_MODEL,
     "custom": [
         "tests/test_plugin.py",
         "tests/test_publish.py",
         "tests/test_scripts.py",
         "tests/test_vegas.py::test_predict_command_on_the_bundle",
+        "tests/test_vegas.py::test_predict_command_in_a_new_process",
     ],
 }
 
@@ -450,23 +461,8 @@ def test_generated_project_tests_pass(bake, combination, tmp_path):
             assert result.returncode == 0, result.stderr[-3000:]
             assert len(re.findall(figures, result.stdout)) == lines, result.stdout
         check_timed_rastervision(project, venv, tmp_path)
-
-
-@pytest.mark.long
-def test_vegas_speed_benchmark_prints_its_figures(bake, tmp_path):
-    """The benchmark prints figures; here it only has to run and print them all."""
-    project = bake()
-    venv = make_project_venv(project, "vegas-speed")
-    result = subprocess.run(
-        [str(venv / "bin" / "python"), "benchmarks/vegas_speed.py", "--repeat", "1"],
-        cwd=project,
-        env=venv_env(venv, TMPDIR=str(tmp_path)),
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert len(re.findall(r"= \d+\.\d\dx rastervision --help", result.stdout)) == 3
-    assert re.search(r"plugin overhead at start-up: [+-]\d+\.\d%", result.stdout)
+        # The classifier swaps that the project's docs/model.md gives.
+        check_docs_swaps(project, venv, tmp_path)
 
 
 def check_timed_rastervision(project, venv, tmp_path):

@@ -2,8 +2,10 @@
 from later versions of this template with cruft.
 
 * The workflow passes GitHub's workflow schema (check-jsonschema) and a zizmor
-  audit (offline), and both checkers are shown to catch a broken copy. Then its
-  `run:` steps run in order, in a fresh venv, on a baked project, and pass.
+  audit (offline), and both checkers are shown to catch a broken copy. Its
+  `run:` steps install as the README says, then lint and test; they run for
+  real, in order, in the fresh venv of try.sh's project
+  (tests/test_readme_commands.py, with :func:`check_workflow_runs`), and pass.
 * `pre-commit run --all-files` passes on a baked project (its hooks install
   from PyPI into a PRE_COMMIT_HOME under tmp), and fails on a bad edit.
 * cruft: bake from a git commit of a copy of this template, change the
@@ -18,9 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import yaml
-from conftest import INSTALL_ENV, REPO, VENV_ROOT, run_checked, uv
+from conftest import INSTALL_ENV, REPO, run_checked
 
 BIN = Path(sys.executable).parent
 WORKFLOW = Path(".github/workflows/ci.yml")
@@ -145,14 +146,9 @@ def test_workflow_and_pre_commit_pin_the_same_linters():
 # --- the workflow: its run steps, for real -------------------------------------------
 
 
-@pytest.mark.long
-def test_workflow_run_steps_pass_in_a_fresh_venv(bake, tmp_path):
-    """Every `run:` step of the workflow, in order, as GitHub would run it
-    (`shell: bash`: bash --noprofile --norc -eo pipefail), from the project
-    folder, with a fresh venv's Python first on PATH as setup-python's is on
-    the runner. The GitHub-only steps before them are skipped: the checkout (the
-    baked project is the checkout) and setup-python (the venv is Python 3.11)."""
-    project = bake(write_profile="no")
+def run_steps_of(project):
+    """The workflow's `run:` steps, after the GitHub-only ones (which this
+    checks): the checkout (the baked project is the checkout) and setup-python."""
     workflow = load_workflow(project)
     assert workflow["defaults"]["run"]["shell"] == "bash"
     steps = workflow_steps(project)
@@ -161,6 +157,12 @@ def test_workflow_run_steps_pass_in_a_fresh_venv(bake, tmp_path):
     assert all("uses" in s for s in steps[: len(uses)]), "GitHub steps come first"
     run_steps = steps[len(uses) :]
     assert run_steps and all(set(s) <= {"name", "run"} for s in run_steps)
+    return run_steps
+
+
+def test_workflow_installs_as_the_readme_says_then_lints_and_tests(bake):
+    project = bake(write_profile="no")
+    run_steps = run_steps_of(project)
     names = [s["name"] for s in run_steps]
     assert names[0].startswith("Install") and names[-1] == "Tests", names
     # It installs as the README's quick start says, word for word.
@@ -171,20 +173,18 @@ def test_workflow_run_steps_pass_in_a_fresh_venv(bake, tmp_path):
     assert quick_start, "the README's install command"
     assert run_steps[0]["run"].strip() == quick_start.group(1)
 
-    venv = VENV_ROOT / "workflow"
-    shutil.rmtree(venv, ignore_errors=True)
-    VENV_ROOT.mkdir(parents=True, exist_ok=True)
-    run(
-        uv(),
-        "venv",
-        "--seed",
-        "-q",
-        "--python",
-        sys.executable,
-        venv,
-        cwd=tmp_path,
-        env=INSTALL_ENV,
-    )
+
+def check_workflow_runs(project, venv, tmp_path):
+    """Every `run:` step of the workflow, in order, as GitHub would run it
+    (`shell: bash`: bash --noprofile --norc -eo pipefail), from the project
+    folder, with ``venv``'s Python first on PATH as setup-python's is on the
+    runner; they must pass. Then, in that venv, the project's Vegas speed
+    benchmark must print its figures.
+
+    tests/test_readme_commands.py runs this on try.sh's default project, in
+    the fresh venv where try.sh installed it with the README's (and so the
+    workflow's first step's) pip command.
+    """
     env = {
         **INSTALL_ENV,
         "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
@@ -192,7 +192,7 @@ def test_workflow_run_steps_pass_in_a_fresh_venv(bake, tmp_path):
         "CI": "true",
         "TMPDIR": str(tmp_path),
     }
-    for step in run_steps:
+    for step in run_steps_of(project):
         started = time.monotonic()
         result = run(
             "bash",
@@ -216,6 +216,11 @@ def test_workflow_run_steps_pass_in_a_fresh_venv(bake, tmp_path):
     assert re.search(r"\d+ passed", result.stdout), result.stdout[-2000:]
     assert re.search(r"^tests/test_notebook\.py \.+", result.stdout, re.M)
     assert "failed" not in result.stdout.splitlines()[-1]
+    speed = run(
+        "python", "benchmarks/vegas_speed.py", "--repeat", "1", cwd=project, env=env
+    )
+    assert len(re.findall(r"= \d+\.\d\dx rastervision --help", speed.stdout)) == 3
+    assert re.search(r"plugin overhead at start-up: [+-]\d+\.\d%", speed.stdout)
 
 
 # --- pre-commit ------------------------------------------------------------------

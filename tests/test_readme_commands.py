@@ -6,7 +6,8 @@ import re
 import subprocess
 
 import pytest
-from conftest import REPO
+from conftest import INSTALL_ENV, REPO
+from test_project_tooling import check_workflow_runs
 
 README = (REPO / "README.md").read_text()
 
@@ -23,7 +24,9 @@ def test_readme_gives_the_two_commands_and_ci_runs_the_test_one():
 
 
 def run_try(work, tmp_path, *options):
-    env = dict(os.environ, TMPDIR=str(tmp_path))
+    # pip's download cache is the test venvs' (not one in the fake home): the
+    # two runs, like the other tests, download each wheel once.
+    env = dict(os.environ, TMPDIR=str(tmp_path), **INSTALL_ENV)
     env.pop("VIRTUAL_ENV", None)
     result = subprocess.run(
         ["bash", str(REPO / "try.sh"), *options, str(work)],
@@ -52,7 +55,9 @@ def test_try_script_generates_a_project_and_runs_the_vegas_experiment(
 ):
     """`bash try.sh` and `--model scikit-learn` as a new user runs them (fresh
     venvs, pip, the real CLI) in one folder: each model has its own project,
-    package, profile and venv, and the learning model beats the constant one."""
+    package, profile and venv, and the learning model beats the constant one.
+    The default project's CI workflow steps then pass in its venv (the
+    workflow installs with the README's pip command, which try.sh just ran)."""
     work = tmp_path / "try out"
     f1 = {}
     for model, slug in (("noop", "noop_plugin"), ("scikit-learn", "sklearn_plugin")):
@@ -71,6 +76,9 @@ def test_try_script_generates_a_project_and_runs_the_vegas_experiment(
         f1[model] = printed_f1(result.stdout)
         # The profile went to the (fake) home, as the hook promises.
         assert "[BATCH]" in (fake_home / ".rastervision" / slug).read_text()
+        if model == "noop":
+            # The default project's CI workflow passes in the venv try.sh made.
+            check_workflow_runs(project, work / f".venv-{slug}", tmp_path)
     # Two projects side by side; each profile names its own queues.
     assert (work / "noop_plugin").is_dir()
     noop_profile = (fake_home / ".rastervision" / "noop_plugin").read_text()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rastervision.pipeline import registry_
 from rastervision.pipeline.cli import main as rastervision_cli
 from rastervision.pipeline.config import build_config
 from rastervision.pipeline.file_system import file_to_json
@@ -73,16 +74,24 @@ def run_rastervision(*args, tmp_path, env=None):
     return result
 
 
-def run_inprocess(*args, tmp_path):
-    """``rastervision run inprocess <args>`` through the same CLI, in this
-    process: a new one would spend seconds importing Raster Vision again.
-    Tests of what only a new process shows (discovery, exit status, stderr)
-    use run_rastervision."""
+def rastervision_inprocess(*args, tmp_path):
+    """``rastervision <args>`` through the same CLI, in this process: a new one
+    would spend seconds importing Raster Vision again. Tests of what only a new
+    process shows (discovery, exit status, stderr) use run_rastervision."""
+    # Plugins' commands (Raster Vision's `predict` among them), as the
+    # `rastervision` entry point adds them.
+    for command in registry_.get_plugin_commands():
+        rastervision_cli.add_command(command)
     rastervision_cli.main(
-        ["--tmpdir", str(tmp_path), "run", "inprocess", *args],
+        ["--tmpdir", str(tmp_path), *args],
         prog_name="rastervision",
         standalone_mode=False,
     )
+
+
+def run_inprocess(*args, tmp_path):
+    """``rastervision run inprocess <args>``, in this process."""
+    rastervision_inprocess("run", "inprocess", *args, tmp_path=tmp_path)
 
 
 def vegas_args(

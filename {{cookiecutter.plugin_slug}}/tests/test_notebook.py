@@ -1,37 +1,54 @@
 """The starter notebook, run as Jupyter runs it: nbclient and a kernel of this venv.
 
-Each run trains a model bundle in test mode on the sample data (one task), or
-uses a given one (the others), and must draw its two figures: a chip with its
-labels, and a scene's prediction beside its ground truth.
+One kernel trains a model bundle in test mode on the sample data (one task);
+another runs the notebook again for each other task, given a Vegas run's
+bundle. Every run must draw its two figures: a chip with its labels, and a
+scene's prediction beside its ground truth.
 """
 
 import sys
 from pathlib import Path
 
 import nbformat
-import pytest
 from nbclient import NotebookClient
 
 from spacenet.vegas import TASK_TYPES
 
 PROJECT = Path(__file__).resolve().parents[1]
 NOTEBOOK = PROJECT / "notebooks" / "vegas_starter.ipynb"
+# The environment variables the notebook's parameters cell reads.
+PARAMETERS = ("TASK_TYPE", "TARGET", "DATA_DIR", "BUNDLE", "OUT_DIR")
 # Appended to the executed copy only: which Python the kernel runs.
 WHICH_PYTHON = "import sys\nprint(sys.executable)"
 # The task the notebook trains for; the others are given a Vegas run's bundle.
 TRAINED_TASK = "semantic_segmentation"
 
 
-def run_notebook(monkeypatch, **parameters):
-    """Execute the notebook with VEGAS_* parameters; return the executed copy."""
-    for name in ("TASK_TYPE", "TARGET", "DATA_DIR", "BUNDLE", "OUT_DIR"):
-        monkeypatch.delenv(f"VEGAS_{name}", raising=False)
-    for name, value in parameters.items():
-        monkeypatch.setenv(f"VEGAS_{name.upper()}", str(value))
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    notebook.cells.append(nbformat.v4.new_code_cell(WHICH_PYTHON))
-    # The kernel inherits this process's environment, hence the parameters;
-    # it starts in notebooks/, as Jupyter starts it.
+def run_notebook(*runs):
+    """Execute the notebook's code once for each dict of VEGAS_* parameters,
+    one run after the other in one kernel (which imports Raster Vision once);
+    return the number of figures each run drew."""
+    code = [
+        cell.source
+        for cell in nbformat.read(NOTEBOOK, as_version=4).cells
+        if cell.cell_type == "code"
+    ]
+    cells, spans = [], []
+    for parameters in runs:
+        # The run's parameters, set as a user would before starting Jupyter.
+        unset = [f"VEGAS_{name}" for name in PARAMETERS]
+        values = {f"VEGAS_{k.upper()}": str(v) for k, v in parameters.items()}
+        cells.append(
+            f"import os\nfor name in {unset!r}:\n    os.environ.pop(name, None)\n"
+            f"os.environ.update({values!r})"
+        )
+        spans.append(slice(len(cells), len(cells) + len(code)))
+        cells.extend(code)
+    cells.append(WHICH_PYTHON)
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(source) for source in cells]
+    )
+    # It starts in notebooks/, as Jupyter starts it.
     client = NotebookClient(
         notebook,
         timeout=600,
@@ -41,14 +58,13 @@ def run_notebook(monkeypatch, **parameters):
     client.execute()
     kernel_python = notebook.cells[-1].outputs[0]["text"].strip()
     assert Path(kernel_python).resolve() == Path(sys.executable).resolve()
-    return notebook
+    return [figures(notebook.cells[span]) for span in spans]
 
 
-def figures(notebook) -> int:
+def figures(cells) -> int:
     return sum(
         "image/png" in output.get("data", {})
-        for cell in notebook.cells
-        if cell.cell_type == "code"
+        for cell in cells
         for output in cell.outputs
     )
 
@@ -62,27 +78,27 @@ def test_notebook_is_valid_and_stored_without_outputs():
     assert "parameters" in code[0].metadata.get("tags", [])
 
 
-def test_notebook_trains_a_bundle_then_plots(raw_uri, tmp_path, monkeypatch):
+def test_notebook_trains_a_bundle_then_plots(raw_uri, tmp_path):
     out = tmp_path / "out"
-    notebook = run_notebook(
-        monkeypatch, task_type=TRAINED_TASK, data_dir=raw_uri, out_dir=out
-    )
+    drawn = run_notebook(dict(task_type=TRAINED_TASK, data_dir=raw_uri, out_dir=out))
     assert (out / "bundle" / "model-bundle.zip").is_file()
-    assert figures(notebook) == 2
+    assert drawn == [2]
 
 
-@pytest.mark.parametrize("task_type", [t for t in TASK_TYPES if t != TRAINED_TASK])
-def test_notebook_plots_a_given_bundle_without_training(
-    raw_uri, vegas_run, tmp_path, monkeypatch, task_type
-):
+def test_notebook_plots_given_bundles_without_training(raw_uri, vegas_run, tmp_path):
     """The other tasks, each with the bundle of a Vegas run: nothing trained."""
     unused = tmp_path / "unused"
-    notebook = run_notebook(
-        monkeypatch,
-        task_type=task_type,
-        data_dir=raw_uri,
-        bundle=vegas_run(task_type) / "bundle" / "model-bundle.zip",
-        out_dir=unused,
+    given = [t for t in TASK_TYPES if t != TRAINED_TASK]
+    drawn = run_notebook(
+        *(
+            dict(
+                task_type=task_type,
+                data_dir=raw_uri,
+                bundle=vegas_run(task_type) / "bundle" / "model-bundle.zip",
+                out_dir=unused,
+            )
+            for task_type in given
+        )
     )
-    assert figures(notebook) == 2
+    assert drawn == [2] * len(given)
     assert not unused.exists(), "a given bundle must not be trained again"

@@ -19,6 +19,7 @@ from conftest import (
     RASTERVISION,
     SAMPLE_SCENES,
     build_backend,
+    rastervision_inprocess,
     rewrite_zip,
     run_inprocess,
     run_rastervision,
@@ -305,17 +306,29 @@ def test_run_local_with_a_profile_in_two_jobs(raw_uri, vegas_run, tmp_path):
     assert "found in sys.modules" not in result.stderr
 
 
+def predict_args(raw_uri, vegas_run, task_type, predictions):
+    """``rastervision predict``'s arguments: a Vegas run's bundle, a sample image."""
+    image = next(Path(raw_uri).glob("spacenet/SN2_buildings/**/PS-RGB/*.tif"))
+    bundle = vegas_run(task_type) / "bundle" / "model-bundle.zip"
+    return ["predict", str(bundle), str(image), str(predictions)]
+
+
 @pytest.mark.parametrize("task_type", TASK_TYPES)
 def test_predict_command_on_the_bundle(raw_uri, vegas_run, tmp_path, task_type):
-    """`rastervision predict`, a new process, loads the bundle of each task."""
-    image = next(Path(raw_uri).glob("spacenet/SN2_buildings/**/PS-RGB/*.tif"))
+    """`rastervision predict` loads the bundle of each task."""
+    predictions = tmp_path / "predictions"
+    args = predict_args(raw_uri, vegas_run, task_type, predictions)
+    rastervision_inprocess(*args, tmp_path=tmp_path)
+    assert_prediction(predictions, task_type, num_classes_of(task_type))
+
+
+def test_predict_command_in_a_new_process(raw_uri, vegas_run, tmp_path):
+    """A new process finds the plugin to rebuild the bundle's saved config from
+    its type hints (the same for every task's bundle)."""
+    task_type = "object_detection"
     predictions = tmp_path / "predictions"
     run_rastervision(
-        "predict",
-        str(vegas_run(task_type) / "bundle" / "model-bundle.zip"),
-        str(image),
-        str(predictions),
-        tmp_path=tmp_path,
+        *predict_args(raw_uri, vegas_run, task_type, predictions), tmp_path=tmp_path
     )
     assert_prediction(predictions, task_type, num_classes_of(task_type))
 

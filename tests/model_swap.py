@@ -5,13 +5,14 @@ change in model.py for gradient boosting and for a linear model. Each swap is
 applied to a baked project, editing model.py only, and then the project's
 contract tests (train, predict, save and load to the same predictions, crafted
 bundles refused) and the Vegas experiment of every task must pass.
+tests/test_generation.py runs :func:`check_docs_swaps` on its scikit-learn
+bake, in that bake's venv, after the project's own suite.
 """
 
 import ast
 import re
 
-import pytest
-from conftest import make_project_venv, run_checked, venv_env
+from conftest import run_checked, venv_env
 
 SWAP_HEADING = "### Swap in another scikit-learn classifier"
 # The swaps' classifiers, in their order in docs/model.md.
@@ -46,36 +47,44 @@ def apply_swap(module: str, swap: str) -> str:
     return "".join(lines)
 
 
-@pytest.mark.long
-def test_readme_swaps_pass_the_contract_and_run_vegas(bake, tmp_path):
-    project = bake(starter_model="scikit-learn", plugin_name="Swap Test")
+def check_docs_swaps(project, venv, tmp_path):
+    """Each swap of docs/model.md, applied to ``project``'s model.py, passes the
+    contract tests and runs Vegas; model.py is restored after."""
     swaps = swaps_in((project / "docs" / "model.md").read_text())
     assert len(swaps) == len(EXPECTED_CLASSIFIERS), swaps
-    venv = make_project_venv(project, "model-swap")
     python = str(venv / "bin" / "python")
     env = venv_env(venv, TMPDIR=str(tmp_path), FUZZ_CASES="60")
-    model = project / "src" / "rastervision" / "swap_test" / "model.py"
+    [model] = (project / "src" / "rastervision").glob("*/model.py")
+    package = f"rastervision.{model.parent.name}"
     original = model.read_text()
-    for swap, classifier in zip(swaps, EXPECTED_CLASSIFIERS, strict=True):
-        model.write_text(apply_swap(original, swap))
-        used = run_checked(
-            [
-                python,
-                "-c",
-                "from rastervision.swap_test.model import ModelConfig, make_estimator;"
-                "print(type(make_estimator(ModelConfig(), False)).__name__)",
-            ],
-            cwd=project,
-            env=env,
-        )
-        assert used.stdout.strip() == classifier
-        result = run_checked(
-            [python, "-m", "pytest", "-q", "-x", "-p", "no:randomly"]
-            + ["tests/test_contract.py", "tests/test_vegas.py"]
-            + ["-k", "test_contract or inprocess_run_completes"],
-            cwd=project,
-            env=env,
-            timeout=1200,
-        )
-        assert re.search(r"\d+ passed", result.stdout)
-        assert "failed" not in result.stdout
+    try:
+        for swap, classifier in zip(swaps, EXPECTED_CLASSIFIERS, strict=True):
+            model.write_text(apply_swap(original, swap))
+            check_swap(python, package, project, env, classifier)
+    finally:
+        model.write_text(original)
+
+
+def check_swap(python, package, project, env, classifier):
+    """model.py now makes ``classifier``, and the contract holds with it."""
+    used = run_checked(
+        [
+            python,
+            "-c",
+            f"from {package}.model import ModelConfig, make_estimator;"
+            "print(type(make_estimator(ModelConfig(), False)).__name__)",
+        ],
+        cwd=project,
+        env=env,
+    )
+    assert used.stdout.strip() == classifier
+    result = run_checked(
+        [python, "-m", "pytest", "-q", "-x", "-p", "no:randomly"]
+        + ["tests/test_contract.py", "tests/test_vegas.py"]
+        + ["-k", "test_contract or inprocess_run_completes"],
+        cwd=project,
+        env=env,
+        timeout=1200,
+    )
+    assert re.search(r"\d+ passed", result.stdout)
+    assert "failed" not in result.stdout

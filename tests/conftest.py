@@ -100,15 +100,18 @@ def pytest_xdist_make_scheduler(config, log):
 
 def pytest_collection_modifyitems(items):
     """``long`` tests first (in file order), so that the workers, which take
-    tests in this order, do not end with one of them still in a long test;
-    last of those the ones marked ``long(after_setup=True)``, which wait for
-    tests/run.sh's background set-up."""
+    tests in this order, do not end with one of them still in a long test:
+    the longest (``long(longest=True)``) before the others, as the longest
+    task first packs the workers best; last of them the ones marked
+    ``long(after_setup=True)``, which wait for tests/run.sh's background set-up."""
 
     def order(item):
         long = item.get_closest_marker("long")
         if long is None:
-            return 2
-        return 1 if long.kwargs.get("after_setup") else 0
+            return 3
+        if long.kwargs.get("longest"):
+            return 0
+        return 2 if long.kwargs.get("after_setup") else 1
 
     items.sort(key=order)
 

@@ -49,7 +49,9 @@ def printed_f1(stdout):
     return {k: None if v == "-" else float(v) for k, v in found.items()}
 
 
-@pytest.mark.long
+# The longest test: two pip installs, two full runs and the default project's
+# whole suite (as its CI workflow runs it).
+@pytest.mark.long(longest=True)
 def test_try_script_generates_a_project_and_runs_the_vegas_experiment(
     tmp_path, fake_home
 ):

@@ -9,6 +9,7 @@ service. Assertions are on what moto received and holds, not on log text.
 """
 
 import base64
+import importlib.util
 import json
 import os
 import re
@@ -27,7 +28,6 @@ from conftest import INSTALL_ENV, REPO, make_project_venv, run_checked, venv_env
 from cookiecutter.main import cookiecutter
 
 REGION = "us-east-1"
-ACCOUNT = "123456789012"  # moto's default account
 RAW_BUCKET = "raw-data"
 OUT_BUCKET = "rv-output"
 # RVPipeline's commands in order, and those it runs on a GPU: ALL_COMMANDS and
@@ -181,35 +181,14 @@ def moto(moto_server, sample_data):
     return moto_server
 
 
-def create_batch_resources(moto, queues=QUEUES, job_defs=JOB_DEFS):
-    """A compute environment, job queues and job definitions in moto."""
-    role = moto.client("iam").create_role(
-        RoleName="batch-service", AssumeRolePolicyDocument="{}"
-    )["Role"]["Arn"]
+def create_batch_resources(aws_venv, moto, queues=QUEUES, job_defs=JOB_DEFS):
+    """The project's own tests/batch_resources.py, on the moto server."""
+    path = aws_venv[1] / "tests" / "batch_resources.py"
+    spec = importlib.util.spec_from_file_location("batch_resources", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
     batch = moto.client("batch")
-    environment = batch.create_compute_environment(
-        computeEnvironmentName="rv-compute",
-        type="UNMANAGED",
-        state="ENABLED",
-        serviceRole=role,
-    )["computeEnvironmentArn"]
-    for queue in queues:
-        batch.create_job_queue(
-            jobQueueName=queue,
-            state="ENABLED",
-            priority=1,
-            computeEnvironmentOrder=[{"order": 1, "computeEnvironment": environment}],
-        )
-    for job_def in job_defs:
-        batch.register_job_definition(
-            jobDefinitionName=job_def,
-            type="container",
-            containerProperties={
-                "image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/vegas:noop-plugin-cpu",
-                "vcpus": 1,
-                "memory": 512,
-            },
-        )
+    module.create_batch_resources(batch, moto.client("iam"), queues, job_defs)
     return batch
 
 
@@ -357,7 +336,7 @@ def test_run_batch_submits_one_job_per_command_in_order(
     )
     # With decoys: the jobs must go where the profile says, not anywhere.
     queues, job_defs = QUEUES + ("other-queue",), JOB_DEFS + ("other-jobdef",)
-    batch = create_batch_resources(moto, queues, job_defs)
+    batch = create_batch_resources(aws_venv, moto, queues, job_defs)
     moto.start_recording()
     result = run_vegas(aws_venv, project, tmp_path, moto, "batch", "-p", PROFILE)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -428,7 +407,7 @@ def test_run_batch_splits_chip_and_predict_into_array_jobs(
     project (`run local --splits 2`).
     """
     project = bake_project(bake, aws_venv)
-    batch = create_batch_resources(moto, QUEUES, JOB_DEFS)
+    batch = create_batch_resources(aws_venv, moto, QUEUES, JOB_DEFS)
     result = run_vegas(
         aws_venv, project, tmp_path, moto, "batch", "-p", PROFILE, splits=2
     )
@@ -490,7 +469,9 @@ def test_scikit_learn_run_batch_sends_no_job_to_a_gpu_queue(
     assert "gpu_job_queue = test-cpu-queue" in profile
     assert "gpu_job_def = test-cpu-jobdef" in profile
     # Only CPU resources exist: nothing may need a GPU queue or job definition.
-    batch = create_batch_resources(moto, ["test-cpu-queue"], ["test-cpu-jobdef"])
+    batch = create_batch_resources(
+        aws_venv, moto, ["test-cpu-queue"], ["test-cpu-jobdef"]
+    )
     moto.start_recording()
     result = run_vegas(
         aws_venv, project, tmp_path, moto, "batch", "-p", "sklearn-on-batch"
@@ -523,7 +504,7 @@ def test_pytorch_run_batch_sends_train_and_predict_to_the_gpu_queue(
     assert "gpu_job_def = raster-vision-gpu" in profile
     queues = ("test-cpu-queue", "raster-vision-gpu")
     job_defs = ("test-cpu-jobdef", "raster-vision-gpu")
-    batch = create_batch_resources(moto, queues, job_defs)
+    batch = create_batch_resources(aws_venv, moto, queues, job_defs)
     moto.start_recording()
     result = run_vegas(
         aws_venv, project, tmp_path, moto, "batch", "-p", "torch-on-batch"
@@ -612,7 +593,7 @@ def list_queues(moto):
 
 def test_unknown_profile_is_raster_visions_error(bake, aws_venv, moto, tmp_path):
     project = bake_project(bake, aws_venv)
-    create_batch_resources(moto)
+    create_batch_resources(aws_venv, moto)
     result = run_vegas(
         aws_venv, project, tmp_path, moto, "batch", "-p", "no-such-profile"
     )
@@ -624,7 +605,7 @@ def test_forgotten_profile_option_names_the_projects_profile(
     bake, aws_venv, moto, tmp_path
 ):
     project = bake_project(bake, aws_venv)
-    create_batch_resources(moto)
+    create_batch_resources(aws_venv, moto)
     result = run_vegas(aws_venv, project, tmp_path, moto, "batch")
     assert_clear_failure(
         result,
@@ -639,7 +620,7 @@ def test_missing_batch_resource_stops_before_any_job(bake, aws_venv, moto, tmp_p
     # when submitting train to the missing GPU queue failed inside boto3. The
     # check's other refusals are the project's own tests/test_batch_check.py.
     project = bake_project(bake, aws_venv)
-    create_batch_resources(moto, queues=QUEUES[:1])
+    create_batch_resources(aws_venv, moto, queues=QUEUES[:1])
     result = run_vegas(aws_venv, project, tmp_path, moto, "batch", "-p", PROFILE)
     assert_clear_failure(result, f"AWS Batch in {REGION} cannot take the jobs")
     assert "gpu_job_queue 'test-gpu-queue' is not a job queue there" in result.stderr

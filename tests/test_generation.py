@@ -132,6 +132,7 @@ def expected_files(slug, backend_class, starter_model="noop"):
         "tests/test_publish.py",
         "tests/test_scripts.py",
         "tests/test_batch_check.py",
+        "tests/batch_resources.py",
         "tests/test_vector_outputs.py",
         "tests/test_vegas.py",
         # CI, pre-commit and the starter notebook (issue 11).

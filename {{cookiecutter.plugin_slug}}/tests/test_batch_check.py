@@ -9,6 +9,7 @@ import logging
 
 import boto3
 import pytest
+from batch_resources import create_batch_resources
 from botocore.stub import Stubber
 
 pytest.importorskip(
@@ -72,29 +73,7 @@ JOB_DEFS = (SETTINGS["cpu_job_def"], SETTINGS["gpu_job_def"])
 
 
 def create_resources(batch, queues=QUEUES, job_defs=JOB_DEFS):
-    """An unmanaged compute environment, enabled queues, active job definitions."""
-    role = boto3.client("iam").create_role(
-        RoleName="batch-service", AssumeRolePolicyDocument="{}"
-    )["Role"]["Arn"]
-    environment = batch.create_compute_environment(
-        computeEnvironmentName="rv-compute",
-        type="UNMANAGED",
-        state="ENABLED",
-        serviceRole=role,
-    )["computeEnvironmentArn"]
-    for queue in queues:
-        batch.create_job_queue(
-            jobQueueName=queue,
-            state="ENABLED",
-            priority=1,
-            computeEnvironmentOrder=[{"order": 1, "computeEnvironment": environment}],
-        )
-    for job_def in job_defs:
-        batch.register_job_definition(
-            jobDefinitionName=job_def,
-            type="container",
-            containerProperties={"image": "rv-plugin:cpu", "vcpus": 1, "memory": 512},
-        )
+    create_batch_resources(batch, boto3.client("iam"), queues, job_defs)
 
 
 def test_a_complete_setup_passes_and_gives_the_settings(batch, use_profile):

@@ -195,8 +195,7 @@ CHECKS = {
     "docker_image": check_image_name,
     # Replaced in validate() by the versions whose pins the template carries.
     "rv_version": check_pattern(PEP440, VERSION_RULE),
-    "cpu_base_image": check_base_image,
-    "gpu_base_image": check_base_image,
+    "base_image": check_base_image,
     "rv_profile": check_profile,
     "write_profile": check_choice(PROFILE_CHOICES),
     **{

@@ -233,17 +233,19 @@ def test_build_both_images_and_run_vegas_through_console(
     env = podman_env(dict(os.environ))
     string_base = build_string_entrypoint_base(env, images, tmp_path)
     # The bake writes the profile ~/.rastervision/noop_plugin, used below via -p.
-    baked = bake(docker_image=image, gpu_base_image=string_base)
+    baked = bake(docker_image=image)
     assert (home / ".rastervision" / SLUG).is_file()
     project = tmp_path / "my projects" / SLUG
     shutil.copytree(baked, project, symlinks=True)
+    variant = bake(docker_image=image, base_image=string_base)
 
-    # The CPU image builds FROM the stand-in, the GPU one FROM the variant with a
-    # string entrypoint. Both run a command given as words, as AWS Batch gives
-    # it (`python -m rastervision.pipeline.cli run_command ...`), default to a
+    # The CPU image builds FROM the stand-in (the default base_image), the GPU
+    # one FROM the variant with a string entrypoint (a bake with that
+    # base_image). Both run a command given as words, as AWS Batch gives it
+    # (`python -m rastervision.pipeline.cli run_command ...`), default to a
     # shell, and have the plugin in Raster Vision's registry.
-    for kind in ("cpu", "gpu"):
-        tag = build(project, env, images, image, kind)
+    for kind, source in (("cpu", project), ("gpu", variant)):
+        tag = build(source, env, images, image, kind)
         said = docker(env, "run", "--rm", tag, "python", "-c", "print('ok')").stdout
         assert said == "ok\n", said
         config = json.loads(

@@ -257,7 +257,7 @@ BAD_ANSWERS = [
     ({"backend_name": "bad/name"}, "backend_name", "start with a letter"),
     ({"docker_image": "Upper/Case"}, "docker_image", "Docker image name"),
     ({"docker_image": "image:tag"}, "docker_image", "without a tag"),
-    ({"cpu_base_image": "not an image"}, "cpu_base_image", "image reference"),
+    ({"base_image": "not an image"}, "base_image", "image reference"),
     ({"rv_profile": "../escape"}, "rv_profile", "plain file name"),
     ({"rv_profile": ".."}, "rv_profile", "plain file name"),
     ({"rv_profile": "a/b"}, "rv_profile", "plain file name"),

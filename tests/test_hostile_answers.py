@@ -204,8 +204,8 @@ def check_scripts(project, ctx, tmp):
     build = run_script(project, "build", "--dry-run", env=env)
     assert build.returncode == 0, build.stderr
     assert build.stdout.splitlines() == [
-        f"docker build --build-arg BASE_IMAGE={ctx['cpu_base_image']} -t {image}-cpu . ",
-        f"docker build --build-arg BASE_IMAGE={ctx['gpu_base_image']} -t {image}-gpu . ",
+        f"docker build --build-arg BASE_IMAGE={ctx['base_image']} -t {image}-{kind} . "
+        for kind in ("cpu", "gpu")
     ]
     console = run_script(project, "console", "--dry-run", "echo", "$(id)", env=env)
     assert console.returncode == 0, console.stderr
@@ -272,7 +272,7 @@ def check_project(bake, tmp):
         )
     check_scripts(project, ctx, tmp)
     dockerfile = (project / "Dockerfile").read_text()
-    assert f"ARG BASE_IMAGE={ctx['cpu_base_image']}\n" in dockerfile
+    assert f"ARG BASE_IMAGE={ctx['base_image']}\n" in dockerfile
     if ctx["write_profile"] != "no":
         profile = bake.home / ".rastervision" / ctx["rv_profile"]
         import configparser
@@ -362,8 +362,7 @@ ACCEPTED = {
         "version": "1.0.0rc1+local.7",
         "author_email": "o'connor+rv@mail.example.co.uk",
         "docker_image": "registry.example.com:5000/team/noop-plugin",
-        "cpu_base_image": "quay.io/azavea/raster-vision@sha256:" + "a" * 64,
-        "gpu_base_image": "localhost:5000/rv:gpu-0.31.1",
+        "base_image": "localhost:5000/rv@sha256:" + "a" * 64,
         "rv_profile": "Noop.Plugin-2",
         "license": "Apache-2.0",
         "write_profile": "replace",
@@ -401,8 +400,8 @@ REJECTED = {
     "case-in-image": ("docker_image", {"docker_image": "Noop-Plugin"}),
     "shell-in-image": ("docker_image", {"docker_image": "x$(touch @MARKER@)"}),
     "shell-in-base-image": (
-        "cpu_base_image",
-        {"cpu_base_image": "rv:'$(touch @MARKER@)'"},
+        "base_image",
+        {"base_image": "rv:'$(touch @MARKER@)'"},
     ),
     "home-in-profile": ("rv_profile", {"rv_profile": "$HOME"}),
     "path-in-profile": ("rv_profile", {"rv_profile": "../../.bashrc"}),
@@ -702,8 +701,7 @@ def free_text_bake(baker, tmp_path, capfd, name, description, author, must_pass)
         batch_gpu_job_queue="raster-vision-gpu",
         batch_gpu_job_def="raster-vision-gpu",
         __backend_class="NoopPluginBackend",
-        cpu_base_image="quay.io/azavea/raster-vision:pytorch-0.31.1",
-        gpu_base_image="quay.io/azavea/raster-vision:pytorch-0.31.1",
+        base_image="quay.io/azavea/raster-vision:pytorch-0.31.1",
     )
     expect_ok = not pre.validate(full)
     if must_pass:

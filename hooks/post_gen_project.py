@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 HEADER = """\
-# Raster Vision profile "{profile}", written by the {plugin} template.
+# Raster Vision profile "{profile}", written when the {plugin} project was generated.
 # Use it with: rastervision -p {profile} run ...
 """
 FOOTER = """\

@@ -71,12 +71,17 @@ def run_checked(args, *, cwd=None, env=None, check=True, timeout=600):
     return result
 
 
-def load_hook(name):
-    """Import hooks/<name>.py as a module (its Jinja line only runs as __main__)."""
-    spec = importlib.util.spec_from_file_location(name, HOOKS / f"{name}.py")
+def load_module(path: Path):
+    """Import the Python file ``path`` as a module named after it."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_hook(name):
+    """Import hooks/<name>.py as a module (its Jinja line only runs as __main__)."""
+    return load_module(HOOKS / f"{name}.py")
 
 
 # Test files whose tests share module-scoped venvs (test_aws.py) or one podman

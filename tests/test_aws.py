@@ -9,7 +9,6 @@ service. Assertions are on what moto received and holds, not on log text.
 """
 
 import base64
-import importlib.util
 import json
 import os
 import re
@@ -24,7 +23,14 @@ import boto3
 import numpy as np
 import pytest
 import rasterio
-from conftest import INSTALL_ENV, REPO, make_project_venv, run_checked, venv_env
+from conftest import (
+    INSTALL_ENV,
+    REPO,
+    load_module,
+    make_project_venv,
+    run_checked,
+    venv_env,
+)
 from cookiecutter.main import cookiecutter
 
 REGION = "us-east-1"
@@ -183,10 +189,7 @@ def moto(moto_server, sample_data):
 
 def create_batch_resources(aws_venv, moto, queues=QUEUES, job_defs=JOB_DEFS):
     """The project's own tests/batch_resources.py, on the moto server."""
-    path = aws_venv[1] / "tests" / "batch_resources.py"
-    spec = importlib.util.spec_from_file_location("batch_resources", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_module(aws_venv[1] / "tests" / "batch_resources.py")
     batch = moto.client("batch")
     module.create_batch_resources(batch, moto.client("iam"), queues, job_defs)
     return batch

@@ -21,7 +21,6 @@ failure instead of a skip. ``RV_CONTAINER_TESTS=0`` skips them. Alone, as root::
 """
 
 import functools
-import importlib.util
 import json
 import os
 import re
@@ -39,7 +38,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_checked
+from conftest import REPO, load_module, run_checked
 
 CONTAINERS = REPO / "tests" / "containers"
 SETUP_SH = CONTAINERS / "setup.sh"
@@ -54,16 +53,7 @@ RUN_TIMEOUT = 600
 SETUP_TIMEOUT = 1800  # tests/run.sh's background set-up, on a fresh machine
 
 
-def _load_podman_env():
-    spec = importlib.util.spec_from_file_location(
-        "podman_env", CONTAINERS / "podman_env.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.podman_env
-
-
-podman_env = _load_podman_env()
+podman_env = load_module(CONTAINERS / "podman_env.py").podman_env
 
 
 # --- containers ----------------------------------------------------------------

@@ -33,9 +33,9 @@ Device command (the run tool, carry [".gpu"], timeout_s 600), from the repo root
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .gpu/wheels/*.whl && export PYTHONPATH=/tmp/site || exit; nvidia-smi -L; PYTHONUNBUFFERED=1 python3 benchmarks/gpu_check.py --bundle .gpu --out $OUT --budget 330
 
 Options: ``--tasks``, ``--experiments`` (vegas neon), ``--devices`` (cuda cpu),
-``--epochs N`` (every run's ModelConfig.epochs; default: the experiments' own,
-20), ``--quick`` (3 epochs). On a machine without a GPU the cuda rows say so
-and are skipped. The device's numpy is 2.x, on which Raster Vision 0.31.1's
+``--epochs N`` (every run's ModelConfig.epochs; default: the task's own, 20,
+or 40 for object detection), ``--quick`` (3 epochs). On a machine without a
+GPU the cuda rows say so and are skipped. The device's numpy is 2.x, on which Raster Vision 0.31.1's
 segmentation vector outputs call the removed ``np.int0``: the child process
 restores that alias (``np.int0 = np.intp``) and says so in its log.
 """

@@ -25,6 +25,7 @@ from conftest import (
     run_rastervision,
     vegas_args,
 )
+from rastervision.core.box import Box
 from rastervision.core.data_sample import DataSample
 from rastervision.pipeline.config import build_config, upgrade_config
 from rastervision.pipeline.file_system import file_to_json
@@ -115,6 +116,24 @@ def test_config_builds_and_survives_json(raw_uri, tmp_path, task_type):
     assert type(loaded) is type(config)
     assert loaded.backend == config.backend
     assert loaded.dataset == config.dataset
+
+
+def test_object_detection_sees_every_small_object_whole_in_a_training_window(
+    raw_uri, tmp_path
+):
+    """Training windows overlap by half: an object up to half a chip across,
+    wherever it lies, is whole in some window, not only cut in two."""
+    config = get_config(
+        "local", str(tmp_path), raw_uri=raw_uri, task_type="object_detection"
+    )
+    sampling = config.chip_options.sampling
+    extent = Box(0, 0, 3 * sampling.size, 3 * sampling.size)
+    windows = extent.get_windows(sampling.size, sampling.stride)
+    side = sampling.size // 2
+    for top in range(0, extent.ymax - side + 1, 7):
+        for left in range(0, extent.xmax - side + 1, 7):
+            item = Box(top, left, top + side, left + side).to_shapely()
+            assert any(w.to_shapely().contains(item) for w in windows), item.bounds
 
 
 @pytest.mark.parametrize(

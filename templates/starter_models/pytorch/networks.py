@@ -8,8 +8,8 @@ times, doubling the width each time) under three heads, one per task:
 - :class:`ClassificationNet`: the chip averaged over 4 x 4 pixels first, then
   average and max pooled deepest features, class logits per chip;
 - :class:`DetectionNet`: a decoder to 1/``DETECTION_STRIDE`` of the size with
-  CenterNet's heads: a heatmap of object centres per class, each centre's box
-  size and the centre's offset within its cell.
+  CenterNet's heatmap of object centres per class and, as TTFNet, the
+  distances from each cell to its object's four edges.
 
 Being fully convolutional, they take chips of any size (padded to a multiple
 of ``2 ** depth``) and any band count (``num_bands``). Nothing here is trained
@@ -33,6 +33,11 @@ DETECTION_STRIDE = 4
 # not kept at all.
 MAX_OBJECTS = 100
 MIN_PEAK_SCORE = 0.05
+
+
+def box_distances(box: torch.Tensor) -> torch.Tensor:
+    """:class:`DetectionNet`'s ``box`` output as distances in cells (top, left, bottom, right)."""
+    return torch.exp(box.float().clamp(max=8))
 
 
 def chip_tensor(chips: np.ndarray) -> torch.Tensor:
@@ -154,15 +159,17 @@ class ClassificationNet(Network):
 
 
 class DetectionNet(Network):
-    """CenterNet's outputs at 1/``DETECTION_STRIDE`` of the chip's size.
+    """A CenterNet heatmap and TTFNet's box distances at 1/``DETECTION_STRIDE`` size.
 
     ``forward`` gives a dict: ``heatmap`` (N, classes, h, w) logits of an
-    object centre in each cell; ``size`` (N, 2, h, w) the log of the box's
-    height and width in cells; ``offset`` (N, 2, h, w) the centre's position
-    within its cell, in [0, 1]. ``score_threshold`` is set by training (the
-    heatmap score that best separated objects on the validation chips):
-    :meth:`detect` rescales scores so that it becomes 0.5, the default score
-    threshold of Raster Vision's object detection predict options.
+    object centre in each cell; ``box`` (N, 4, h, w) the log of the distances,
+    in cells, from the cell's centre to the top, left, bottom and right edges
+    of its object's box. Training teaches ``box`` at every cell near a centre,
+    not at the centre alone (as TTFNet): many more examples of each box's size
+    than objects. ``score_threshold`` is set by training (the heatmap score
+    that best separated objects on the validation chips): :meth:`detect`
+    rescales scores so that it becomes 0.5, the default score threshold of
+    Raster Vision's object detection predict options.
     """
 
     def __init__(self, num_bands: int, num_classes: int, width: int, depth: int):
@@ -176,19 +183,14 @@ class DetectionNet(Network):
         # Start from a low object prior (CenterNet's -2.19: p = 0.1) so the
         # first steps are not swamped by the many background cells.
         nn.init.constant_(self.heatmap.bias, -2.19)
-        self.size = nn.Conv2d(features, 2, 1)
-        self.offset = nn.Conv2d(features, 2, 1)
+        self.box = nn.Conv2d(features, 4, 1)
         self.register_buffer("score_threshold", torch.tensor(0.5))
 
     def forward(self, chips: torch.Tensor) -> dict[str, torch.Tensor]:
         cells_y = -(-chips.shape[-2] // DETECTION_STRIDE)
         cells_x = -(-chips.shape[-1] // DETECTION_STRIDE)
         x = self.decoder(self.encoder(self.padded(chips)))[..., :cells_y, :cells_x]
-        return {
-            "heatmap": self.heatmap(x),
-            "size": self.size(x),
-            "offset": torch.sigmoid(self.offset(x)),
-        }
+        return {"heatmap": self.heatmap(x), "box": self.box(x)}
 
     def detect(self, outputs: dict, height: int, width: int, calibrate: bool = True):
         """Boxes of each chip: a list of (boxes (K, 4), class ids (K,), scores (K,)).
@@ -202,26 +204,15 @@ class DetectionNet(Network):
         scores, flat = peaks.reshape(num, -1).topk(min(MAX_OBJECTS, peaks[0].numel()))
         class_ids = flat // (cells_y * cells_x)
         cell = flat % (cells_y * cells_x)
-        row, col = cell // cells_x, cell % cells_x
-        size = outputs["size"].float().reshape(num, 2, -1)
-        offset = outputs["offset"].float().reshape(num, 2, -1)
+        centres = torch.stack([cell // cells_x, cell % cells_x], dim=-1) + 0.5
+        distances = box_distances(outputs["box"]).reshape(num, 4, -1)
         limits = torch.tensor([height, width, height, width], device=heat.device)
+        signs = torch.tensor([-1.0, -1.0, 1.0, 1.0], device=heat.device)
         results = []
         for i in range(num):
             keep = scores[i] >= MIN_PEAK_SCORE
-            cells = cell[i][keep]
-            centre_y = (row[i][keep] + offset[i, 0, cells]) * DETECTION_STRIDE
-            centre_x = (col[i][keep] + offset[i, 1, cells]) * DETECTION_STRIDE
-            half = torch.exp(size[i][:, cells].clamp(max=8)) * DETECTION_STRIDE / 2
-            boxes = torch.stack(
-                [
-                    centre_y - half[0],
-                    centre_x - half[1],
-                    centre_y + half[0],
-                    centre_x + half[1],
-                ],
-                dim=1,
-            )
+            sides = distances[i][:, cell[i][keep]].T * signs
+            boxes = (centres[i][keep].repeat(1, 2) + sides) * DETECTION_STRIDE
             boxes = torch.minimum(boxes.clamp(min=0), limits)
             kept_scores = scores[i][keep]
             if calibrate:

@@ -23,6 +23,7 @@ from rastervision.pipeline.config import build_config
 from safetensors.torch import load_file, save_file
 
 from rastervision.{{ cookiecutter.plugin_slug }}.contract import (
+    Boxes,
     ModelBundleError,
     Task,
 )
@@ -71,6 +72,35 @@ def test_finds_objects():
     found = sum(int((p.scores >= 0.5).sum()) for p in predictions)
     objects = sum(len(s.label) for s in valid)
     assert 0.5 * objects <= found <= 2 * objects, (found, objects)
+
+
+def test_detection_targets_decode_to_their_boxes():
+    """A network that output its training targets exactly would find exactly
+    the labelled boxes, overlapping and at the chip's edge included."""
+    from rastervision.{{ cookiecutter.plugin_slug }} import networks, training
+
+    truth = Boxes(
+        np.array([[10, 20, 50, 44], [30, 30, 70, 60], [0, 101, 23, 128]], float),
+        np.array([0, 1, 1]),
+    )
+    targets = training.detection_targets(truth, 128, 128, num_classes=2)
+    outputs = {
+        "heatmap": torch.logit(torch.from_numpy(targets["heatmap"])[None], eps=1e-4),
+        "box": torch.from_numpy(targets["box"])[None].clamp(min=1e-3).log(),
+    }
+    network = networks.DetectionNet(3, 2, width=8, depth=2)
+    boxes, class_ids, scores = network.detect(outputs, 128, 128, calibrate=False)[0]
+    found = scores > 0.9
+
+    def in_order(boxes, class_ids):
+        rows = np.column_stack([boxes, class_ids])
+        return rows[np.lexsort(rows.T[::-1])]
+
+    np.testing.assert_allclose(
+        in_order(boxes[found].numpy(), class_ids[found].numpy()),
+        in_order(truth.boxes, truth.class_ids),
+        atol=1e-3,
+    )
 
 
 def test_same_data_and_seed_give_the_same_weights(tmp_path):

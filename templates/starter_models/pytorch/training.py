@@ -7,10 +7,11 @@ the checkpoint of the epoch with the best validation F1, which is the one kept.
 
 - :class:`ChipDataset`: the contract's chips as tensors, with random flips and
   90-degree rotations (a satellite or aerial image has no "up"), and for object
-  detection CenterNet's targets made from the boxes after augmentation.
+  detection CenterNet's and TTFNet's targets made from the boxes after
+  augmentation.
 - :class:`TrainingModule`: the losses (class-balanced cross entropy; for
-  detection CenterNet's focal loss on the heatmap plus L1 on box size and
-  offset) and validation F1 of each class.
+  detection CenterNet's focal loss on the heatmap plus TTFNet's generalised
+  IoU loss on the boxes) and validation F1 of each class.
 """
 
 import logging
@@ -32,6 +33,7 @@ from rastervision.{{ cookiecutter.plugin_slug }}.contract import (
 )
 from rastervision.{{ cookiecutter.plugin_slug }}.networks import (
     DETECTION_STRIDE,
+    box_distances,
     chip_tensor,
 )
 
@@ -42,6 +44,8 @@ MIN_STEPS_PER_EPOCH = 8
 # Object detection: a predicted box matches an object when their intersection
 # over union is at least this (as Raster Vision's evaluation).
 MATCH_IOU = 0.5
+# Object detection: the weight of the box loss beside the heatmap's (TTFNet's).
+BOX_LOSS_WEIGHT = 5
 # Object detection: heatmap scores tried as the score threshold on validation.
 THRESHOLDS = np.linspace(0.05, 0.95, 19)
 
@@ -69,46 +73,54 @@ def augment(chip: np.ndarray, label, rng: np.random.Generator):
 
 
 def detection_targets(boxes: Boxes, height: int, width: int, num_classes: int):
-    """CenterNet's targets at 1/``DETECTION_STRIDE``: a Gaussian per object centre.
+    """CenterNet's and TTFNet's targets at 1/``DETECTION_STRIDE`` of the chip's size.
 
-    Returns ``heatmap`` (classes, h, w), 1 at each centre cell; ``size``
-    (2, h, w) log height and width in cells, ``offset`` (2, h, w), and ``mask``
-    (h, w), 1 where a centre is (where size and offset are learnt).
+    Returns ``heatmap`` (classes, h, w): a Gaussian around each object's
+    centre, 1 at the centre's cell; ``box`` (4, h, w): the distances in cells
+    from each cell's centre to its object's top, left, bottom and right edges;
+    ``box_weight`` (h, w): where ``box`` is learnt, the cells of the middle
+    half of each object (its centre's cell at least), weighted by the Gaussian
+    and summing to 1 per object. A cell two objects share teaches the smaller.
     """
     cells_y = -(-height // DETECTION_STRIDE)
     cells_x = -(-width // DETECTION_STRIDE)
     heatmap = np.zeros((num_classes, cells_y, cells_x), dtype=np.float32)
-    size = np.zeros((2, cells_y, cells_x), dtype=np.float32)
-    offset = np.zeros((2, cells_y, cells_x), dtype=np.float32)
-    mask = np.zeros((cells_y, cells_x), dtype=np.float32)
-    ys = np.arange(cells_y)[:, None]
-    xs = np.arange(cells_x)[None, :]
-    for (ymin, xmin, ymax, xmax), class_id in zip(
-        boxes.boxes, boxes.class_ids, strict=True
-    ):
-        box_h = max(ymax - ymin, 1) / DETECTION_STRIDE
-        box_w = max(xmax - xmin, 1) / DETECTION_STRIDE
-        centre_y = (ymin + ymax) / 2 / DETECTION_STRIDE
-        centre_x = (xmin + xmax) / 2 / DETECTION_STRIDE
+    box = np.zeros((4, cells_y, cells_x), dtype=np.float32)
+    box_weight = np.zeros((cells_y, cells_x), dtype=np.float32)
+    # Cell centres, in cells.
+    ys = np.arange(cells_y)[:, None] + 0.5
+    xs = np.arange(cells_x)[None, :] + 0.5
+    edges = np.reshape(boxes.boxes, (-1, 4)).astype(np.float64) / DETECTION_STRIDE
+    sides = np.maximum(edges[:, 2:] - edges[:, :2], 1 / DETECTION_STRIDE)
+    for index in np.argsort(-sides.prod(axis=1), kind="stable"):  # largest first
+        ymin, xmin, ymax, xmax = edges[index]
+        box_h, box_w = sides[index]
+        class_id = boxes.class_ids[index]
+        centre_y, centre_x = (ymin + ymax) / 2, (xmin + xmax) / 2
         row = min(int(centre_y), cells_y - 1)
         col = min(int(centre_x), cells_x - 1)
         sigma_y, sigma_x = max(box_h / 6, 0.5), max(box_w / 6, 0.5)
         gaussian = np.exp(
-            -((ys - row) ** 2) / (2 * sigma_y**2) - (xs - col) ** 2 / (2 * sigma_x**2)
+            -((ys - row - 0.5) ** 2) / (2 * sigma_y**2)
+            - (xs - col - 0.5) ** 2 / (2 * sigma_x**2)
         )
         np.maximum(heatmap[class_id], gaussian, out=heatmap[class_id])
         heatmap[class_id, row, col] = 1
-        size[:, row, col] = np.log([box_h, box_w])
-        offset[:, row, col] = [centre_y - row, centre_x - col]
-        mask[row, col] = 1
-    return {"heatmap": heatmap, "size": size, "offset": offset, "mask": mask}
+        middle = (np.abs(ys - centre_y) <= box_h / 4) & (
+            np.abs(xs - centre_x) <= box_w / 4
+        )
+        middle[row, col] = True
+        box_weight[middle] = gaussian[middle] / gaussian[middle].sum()
+        for side, distance in enumerate((ys - ymin, xs - xmin, ymax - ys, xmax - xs)):
+            box[side][middle] = np.broadcast_to(distance, middle.shape)[middle]
+    return {"heatmap": heatmap, "box": np.maximum(box, 0), "box_weight": box_weight}
 
 
 class ChipDataset(Dataset):
     """The contract's chips as (chip tensor, target) pairs, augmented if asked.
 
     Targets: a class id (chip classification), an (H, W) int64 map of class
-    ids (semantic segmentation), or a dict of CenterNet's targets plus the
+    ids (semantic segmentation), or a dict of detection targets plus the
     boxes themselves (object detection, see :func:`detection_targets`).
     """
 
@@ -161,6 +173,24 @@ def class_weights(chips: Chips, spec: ModelSpec, power: float) -> torch.Tensor:
     weights = np.ones(spec.num_classes)
     weights[present] = (counts[present].mean() / counts[present]) ** power
     return torch.tensor(weights / weights[present].mean(), dtype=torch.float32)
+
+
+def giou_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """1 - generalised IoU, per cell, of boxes given as their distances from the
+    cell's centre to their top, left, bottom and right edges: (N, 4, h, w) each."""
+    top, left, bottom, right = predicted.unbind(1)
+    top_t, left_t, bottom_t, right_t = target.unbind(1)
+    area = (top + bottom) * (left + right)
+    area_t = (top_t + bottom_t) * (left_t + right_t)
+    intersection = (torch.minimum(top, top_t) + torch.minimum(bottom, bottom_t)) * (
+        torch.minimum(left, left_t) + torch.minimum(right, right_t)
+    )
+    union = (area + area_t - intersection).clamp(min=1e-6)
+    enclosing = (
+        (torch.maximum(top, top_t) + torch.maximum(bottom, bottom_t))
+        * (torch.maximum(left, left_t) + torch.maximum(right, right_t))
+    ).clamp(min=1e-6)
+    return 1 - intersection / union + (enclosing - union) / enclosing
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -249,18 +279,12 @@ class TrainingModule(L.LightningModule):
     def loss(self, outputs, targets):
         if self.spec.task != Task.OBJECT_DETECTION:
             return F.cross_entropy(outputs, targets, weight=self.weights)
-        mask = targets["mask"][:, None]
-        objects = mask.sum().clamp(min=1)
-        size_loss = (
-            F.l1_loss(outputs["size"], targets["size"], reduction="none") * mask
-        ).sum()
-        offset_loss = (
-            F.l1_loss(outputs["offset"], targets["offset"], reduction="none") * mask
-        ).sum()
+        weight = targets["box_weight"]
+        objects = weight.sum().clamp(min=1)
+        box_loss = giou_loss(box_distances(outputs["box"]), targets["box"])
         return (
             focal_loss(outputs["heatmap"].float(), targets["heatmap"])
-            + 0.1 * size_loss / objects
-            + offset_loss / objects
+            + BOX_LOSS_WEIGHT * (box_loss * weight).sum() / objects
         )
 
     def training_step(self, batch, batch_index):
@@ -379,7 +403,8 @@ def fit(network, spec: ModelSpec, settings, train_chips: Chips, valid_chips: Chi
     weights = torch.ones(spec.num_classes)
     if spec.task != Task.OBJECT_DETECTION:
         weights = class_weights(train_chips, spec, settings.class_balance)
-    steps = settings.epochs * len(train_loader)
+    epochs = settings.epochs_for(spec.task)
+    steps = epochs * len(train_loader)
     network.train()  # a loaded bundle's network comes in eval mode
     module = TrainingModule(network, spec, settings, weights, steps)
     cuda = settings.device == "cuda" or (
@@ -394,7 +419,7 @@ def fit(network, spec: ModelSpec, settings, train_chips: Chips, valid_chips: Chi
             accelerator="gpu" if cuda else "cpu",
             devices=settings.devices if cuda else 1,
             precision="bf16-mixed" if cuda and settings.mixed_precision else "32-true",
-            max_epochs=settings.epochs,
+            max_epochs=epochs,
             deterministic=not cuda,
             logger=False,
             callbacks=[NextEpoch(train_data), *([best] if valid_loader else [])]

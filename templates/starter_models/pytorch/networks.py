@@ -36,7 +36,7 @@ MIN_PEAK_SCORE = 0.05
 
 
 def box_distances(box: torch.Tensor) -> torch.Tensor:
-    """:class:`DetectionNet`'s ``box`` output as distances in cells (top, left, bottom, right)."""
+    """:class:`DetectionNet`'s ``box`` output as distances in cells (exp of it)."""
     return torch.exp(box.float().clamp(max=8))
 
 

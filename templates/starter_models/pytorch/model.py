@@ -4,8 +4,8 @@ A small fully convolutional network per task, trained from scratch
 (``networks.py``): a U-Net for semantic segmentation, its encoder with a
 pooled head for chip classification, and a dense detector for object
 detection (CenterNet's object-centre heatmap, TTFNet's distances to the box's
-edges) whose boxes Raster Vision merges across windows. The first layer takes as many bands as
-the chips have.
+edges) whose boxes Raster Vision merges across windows. The first layer takes
+as many bands as the chips have.
 
 Training (``training.py``, with Lightning, imported only by :meth:`Model.train`)
 runs shuffled, augmented epochs over the chips with a class-balanced loss and
